@@ -1,0 +1,163 @@
+"""The Elasticsearch sink: consumes every order event topic, folds events into order documents
+(indexer/projection.py) and writes them in bulk. Offsets are committed only after
+Elasticsearch acknowledged the batch; outages of Elasticsearch or the registry are waited out."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from confluent_kafka import Consumer, Producer
+from confluent_kafka import Message as KafkaRecord
+from elasticsearch import ApiError, Elasticsearch
+from elasticsearch import ConnectionError as EsConnectionError
+
+from indexer.index import ensure_orders_index
+from indexer.projection import order_id_of, project
+from orderflow import config, topics
+from orderflow.logs import setup_logging
+from schemas.codec import Codec, DecodeError, dead_letter_headers, for_confluent
+from schemas.events import Message
+from schemas.registry import RegistryUnavailable, SchemaRegistry
+
+log = logging.getLogger("orderflow.indexer")
+T = TypeVar("T")
+GROUP_ID = "orderflow-indexer"
+
+
+class Indexer:
+    def __init__(self, settings: config.Settings, stop: threading.Event) -> None:
+        self.settings = settings
+        self.stop = stop
+        self.es = Elasticsearch(settings.elasticsearch_url, request_timeout=30)
+        self.codec = Codec(SchemaRegistry(settings.registry_url))
+        self.alias = settings.orders_alias
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": settings.kafka_bootstrap,
+                "group.id": GROUP_ID,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+            }
+        )
+        self.dead_letters = Producer(
+            {"bootstrap.servers": settings.kafka_bootstrap, "partitioner": "murmur2_random"}
+        )
+
+    def retry(self, what: str, call: Callable[[], T]) -> T:
+        """Call until it succeeds (or we are stopping): outages are waited out, not fatal."""
+        delay = 0.5
+        while True:
+            try:
+                return call()
+            except (EsConnectionError, RegistryUnavailable) as exc:
+                error: Exception = exc
+            except ApiError as exc:
+                if exc.meta.status < 500 and exc.meta.status != 429:
+                    raise
+                error = exc
+            if self.stop.is_set():
+                raise SystemExit(0)
+            log.warning("%s failed, retrying in %.1fs: %r", what, delay, error)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    def run(self) -> None:
+        self.retry(
+            "create index",
+            lambda: ensure_orders_index(self.es, self.settings.orders_index, self.alias),
+        )
+        self.consumer.subscribe([spec.name for spec in topics.ORDER_EVENT_TOPICS])
+        log.info("indexer consuming %s", [spec.name for spec in topics.ORDER_EVENT_TOPICS])
+        try:
+            while not self.stop.is_set():
+                records = self.consumer.consume(num_messages=1000, timeout=0.5)
+                if records:
+                    self.handle(records)
+        finally:
+            self.consumer.close()
+            self.dead_letters.flush(10)
+
+    def handle(self, records: list[KafkaRecord]) -> None:
+        by_order: dict[str, list[Message]] = defaultdict(list)
+        for record in records:
+            if record.error():
+                log.warning("consumer error: %s", record.error())
+                continue
+            message = self.decode(record)
+            if message is None:
+                continue
+            order_id = order_id_of(message)
+            if order_id is None:
+                self.dead_letter(record, "invalid-event", "event has no order_id")
+                continue
+            by_order[order_id].append(message)
+        if by_order:
+            self.retry("bulk write", lambda: self.write(by_order))
+        self.dead_letters.flush(10)
+        self.consumer.commit(asynchronous=False)
+
+    def decode(self, record: KafkaRecord) -> Message | None:
+        key = (record.key() or b"").decode(errors="replace")
+        topic = record.topic() or ""
+        try:
+            return self.retry("decode", lambda: self.codec.decode(topic, key, record.value()))
+        except DecodeError as exc:
+            self.dead_letter(record, exc.reason, exc.detail)
+            return None
+
+    def write(self, by_order: dict[str, list[Message]]) -> None:
+        found = self.es.mget(index=self.alias, ids=list(by_order))
+        current = {doc["_id"]: doc.get("_source") for doc in found["docs"] if doc.get("found")}
+        operations: list[dict[str, Any]] = []
+        for order_id, messages in by_order.items():
+            operations.append({"index": {"_index": self.alias, "_id": order_id}})
+            operations.append(project(order_id, current.get(order_id), messages))
+        answer = self.es.bulk(operations=operations)
+        if answer["errors"]:
+            failed = [item["index"] for item in answer["items"] if "error" in item["index"]]
+            retryable = [f for f in failed if f.get("status", 500) >= 500 or f["status"] == 429]
+            if retryable:
+                raise EsConnectionError(f"bulk items failed: {retryable[:3]}")
+            for item in failed:  # a document the mapping refuses: say so loudly, move on
+                log.error(
+                    "order document rejected",
+                    extra={"order_id": item["_id"], "error": item["error"]},
+                )
+        for order_id, messages in by_order.items():
+            log.info(
+                "indexed",
+                extra={
+                    "order_id": order_id,
+                    "correlation_id": messages[0].envelope.correlation_id,
+                    "events": [m.type for m in messages],
+                },
+            )
+
+    def dead_letter(self, record: KafkaRecord, reason: str, detail: str) -> None:
+        headers = dead_letter_headers(
+            reason, detail, record.topic() or "", record.partition() or 0, record.offset() or 0
+        )
+        self.dead_letters.produce(
+            f"{record.topic()}.dlq",
+            value=record.value(),
+            key=record.key(),
+            headers=for_confluent(headers),
+        )
+        log.warning(
+            "dead-lettered record",
+            extra={"topic": record.topic(), "reason": reason, "offset": record.offset()},
+        )
+
+
+def main() -> None:
+    setup_logging()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    Indexer(config.load(), stop).run()

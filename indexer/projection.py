@@ -1,0 +1,95 @@
+"""The read model, as a pure fold: events about an order -> its document.
+
+Insensitive to order and repetition: timeline entries are unique by event_id and sorted by
+occurred_at; the status is derived from the whole lifecycle, never from whichever event came
+last. Replaying a topic or seeing topics interleaved differently gives the same document."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from schemas.codec import to_json_value
+from schemas.events import Message
+
+CANCELLED = "CANCELLED"
+# Lifecycle rank: the furthest step reached is the status (CANCELLED overrides all).
+STATUS_BY_EVENT = {
+    "OrderPlaced": "PENDING",
+    "OrderConfirmed": "CONFIRMED",
+    "FulfillmentScheduled": "FULFILLMENT_SCHEDULED",
+    "OrderShipped": "SHIPPED",
+    "OrderDelivered": "DELIVERED",
+    "OrderCompleted": "COMPLETED",
+}
+RANK = {status: rank for rank, status in enumerate(STATUS_BY_EVENT.values())}
+_ENVELOPE_FIELDS = ("event_id", "event_type", "occurred_at", "correlation_id", "causation_id")
+
+
+def iso_millis(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+
+
+def timeline_entry(message: Message) -> dict[str, Any]:
+    envelope = message.envelope
+    return {
+        "event_id": envelope.event_id,
+        "event_type": envelope.event_type,
+        "occurred_at": iso_millis(envelope.occurred_at),
+        "topic": message.topic,
+        "correlation_id": envelope.correlation_id,
+        "causation_id": envelope.causation_id,
+        "producer": envelope.producer,
+        "details": to_json_value(dict(message.data)),
+    }
+
+
+def order_id_of(message: Message) -> str | None:
+    order_id = message.data.get("order_id")
+    return str(order_id) if order_id else None
+
+
+def project(order_id: str, current: Mapping[str, Any] | None, new: Iterable[Message]) -> dict:
+    """The order's document after adding `new` events to what `current` already holds."""
+    entries = {entry["event_id"]: entry for entry in (current or {}).get("timeline", [])}
+    for message in new:
+        entries.setdefault(message.envelope.event_id, timeline_entry(message))
+    timeline = sorted(entries.values(), key=lambda e: (e["occurred_at"], e["event_id"]))
+    doc: dict[str, Any] = {
+        "order_id": order_id,
+        "customer_id": None,
+        "customer_email": None,
+        "status": None,
+        "cancel_reason": None,
+        "currency": None,
+        "total_amount": None,
+        "items": [],
+        "shipping_address": None,
+        "created_at": None,
+        "updated_at": timeline[-1]["occurred_at"] if timeline else None,
+        "timeline": timeline,
+    }
+    furthest = -1
+    for entry in timeline:
+        event_type, details = entry["event_type"], entry["details"]
+        if event_type == "OrderPlaced":
+            doc.update(
+                customer_id=details["customer_id"],
+                customer_email=details["customer_email"],
+                currency=details["currency"],
+                total_amount=details["total_amount"],
+                items=details["items"],
+                shipping_address=details["shipping_address"],
+                created_at=entry["occurred_at"],
+            )
+        elif event_type == "OrderCancelled":
+            doc["cancel_reason"] = details["reason"]
+        status = STATUS_BY_EVENT.get(event_type)
+        if status is not None:
+            furthest = max(furthest, RANK[status])
+    if doc["cancel_reason"] is not None:
+        doc["status"] = CANCELLED
+    elif furthest >= 0:
+        doc["status"] = list(RANK)[furthest]
+    return doc

@@ -1,0 +1,1 @@
+"""Shared plumbing for OrderFlow: configuration, the public topic map, logging and the CLI."""

@@ -1,0 +1,121 @@
+"""Deploy-time set-up, idempotent: topics (and their dead-letter topics), schemas in the
+registry, the Elasticsearch index and alias. Run by `orderflow init` and by `make up`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import TypeVar
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+from elasticsearch import Elasticsearch
+
+from indexer.index import ensure_orders_index
+from orderflow import config, topics
+from schemas.catalog import load_catalog
+from schemas.codec import Codec
+from schemas.registry import SchemaRegistry
+
+log = logging.getLogger("orderflow.admin")
+T = TypeVar("T")
+COMPATIBILITY = "BACKWARD"
+
+
+def _eventually(what: str, call: Callable[[], T], timeout_s: float = 120.0) -> T:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} failed for {timeout_s:.0f}s: {exc}") from exc
+            time.sleep(1.0)
+
+
+def create_topics(settings: config.Settings) -> list[str]:
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    existing = set(_eventually("list topics", lambda: admin.list_topics(timeout=5).topics))
+    wanted = [name for spec in topics.ALL for name in (spec.name, spec.dlq)]
+    missing = [name for name in wanted if name not in existing]
+    if missing:
+        futures = admin.create_topics(
+            [
+                NewTopic(name, num_partitions=settings.partitions, replication_factor=1)
+                for name in missing
+            ]
+        )
+        for future in futures.values():
+            try:
+                future.result()
+            except KafkaException as exc:
+                if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                    raise
+    return missing
+
+
+def register_schemas(settings: config.Settings) -> dict[str, int]:
+    registry = SchemaRegistry(settings.registry_url)
+    ids = _eventually("register schemas", Codec(registry).register_all)
+    for entry in load_catalog().values():
+        registry.set_compatibility(entry.subject, COMPATIBILITY)
+    return ids
+
+
+def create_index(settings: config.Settings) -> None:
+    es = Elasticsearch(settings.elasticsearch_url, request_timeout=30)
+    _eventually(
+        "create index",
+        lambda: ensure_orders_index(es, settings.orders_index, settings.orders_alias),
+    )
+
+
+def init(settings: config.Settings) -> None:
+    created = create_topics(settings)
+    print(f"topics: {len(created)} created, {len(topics.ALL) * 2 - len(created)} already there")
+    ids = register_schemas(settings)
+    print(f"schemas: {len(ids)} registered ({COMPATIBILITY})")
+    create_index(settings)
+    print(f"elasticsearch: index {settings.orders_index} behind alias {settings.orders_alias}")
+
+
+def seed(settings: config.Settings) -> int:
+    """Stock every demo SKU the inventory has never seen (a re-run leaves stock alone)."""
+    import httpx
+    from confluent_kafka import Producer
+
+    from orderflow.demo import CATALOGUE
+    from schemas.codec import for_confluent, headers_for
+    from schemas.events import command
+
+    codec = Codec(SchemaRegistry(settings.registry_url))
+    producer = Producer(
+        {"bootstrap.servers": settings.kafka_bootstrap, "partitioner": "murmur2_random"}
+    )
+    seeded = 0
+    with httpx.Client(base_url=settings.worker_web_url, timeout=5) as worker:
+        for sku, _price, on_hand in CATALOGUE:
+            url = f"/inventory/{sku}/"
+            known = _eventually("read stock", partial(worker.get, url))
+            if known.status_code == 200:
+                continue
+            message = command(
+                "AdjustStock",
+                topics.INVENTORY_COMMANDS.name,
+                sku,
+                {"sku": sku, "set_on_hand": on_hand, "delta": None},
+                "demo-seed",
+                "seed",
+            )
+            producer.produce(
+                message.topic,
+                key=sku.encode(),
+                value=codec.encode(message),
+                headers=for_confluent(headers_for(message)),
+            )
+            seeded += 1
+    if producer.flush(30) != 0:
+        raise RuntimeError("seeding: Kafka did not acknowledge every record")
+    return seeded

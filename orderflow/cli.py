@@ -1,0 +1,163 @@
+"""`orderflow <command>`: the project's entry points."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+
+from orderflow import config
+
+
+def _worker(_: argparse.Namespace) -> None:
+    from streams.app import app
+
+    sys.argv = [sys.argv[0], "worker", "--loglevel", "info"]
+    app.main()
+
+
+def _indexer(_: argparse.Namespace) -> None:
+    from indexer.main import main
+
+    main()
+
+
+def _api(_: argparse.Namespace) -> None:
+    import uvicorn
+
+    settings = config.load()
+    uvicorn.run("api.app:app", host=settings.api_host, port=settings.api_port, log_level="info")
+
+
+def _init(_: argparse.Namespace) -> None:
+    from orderflow import admin
+
+    admin.init(config.load())
+
+
+def _seed(_: argparse.Namespace) -> None:
+    from orderflow import admin
+
+    print(f"demo catalogue: {admin.seed(config.load())} SKUs stocked")
+
+
+def _up(args: argparse.Namespace) -> None:
+    from orderflow import services
+
+    settings = config.load()
+    started = time.monotonic()
+    services.up(settings)
+    print(services.banner(settings))
+    print(f"(up in {time.monotonic() - started:.0f}s)")
+    if not args.foreground:
+        print("Running in the background; `make down` stops everything.")
+        return
+    print("Press Ctrl-C to stop OrderFlow's processes (`make down` also stops the servers).")
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stopping:
+            dead = [name for name in services.NAMES if services.pid_of(name) is None]
+            if dead:
+                print(f"{dead} exited; see {services.LOG_DIR}", file=sys.stderr)
+                break
+            time.sleep(1)
+    finally:
+        services.down()
+
+
+def _down(args: argparse.Namespace) -> None:
+    from orderflow import services
+
+    services.down()
+    if not args.services_only:
+        services.stack("down")
+
+
+def _watch(args: argparse.Namespace) -> None:
+    from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
+
+    from schemas.codec import Codec, DecodeError, to_json_value
+    from schemas.registry import SchemaRegistry
+
+    settings = config.load()
+    codec = Codec(SchemaRegistry(settings.registry_url))
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": "orderflow-watch",
+            "enable.auto.commit": False,
+        }
+    )
+    metadata = consumer.list_topics(args.topic, timeout=10).topics[args.topic]
+    start = OFFSET_END if args.latest else OFFSET_BEGINNING
+    consumer.assign([TopicPartition(args.topic, p, start) for p in metadata.partitions])
+    seen, idle_since = 0, time.monotonic()
+    try:
+        while args.count is None or seen < args.count:
+            record = consumer.poll(0.5)
+            if record is None or record.error():
+                if args.idle_timeout and time.monotonic() - idle_since > args.idle_timeout:
+                    break
+                continue
+            idle_since = time.monotonic()
+            key = (record.key() or b"").decode(errors="replace")
+            line: dict[str, object] = {
+                "topic": record.topic(),
+                "partition": record.partition(),
+                "offset": record.offset(),
+                "key": key,
+                "headers": {
+                    name: value.decode(errors="replace") if isinstance(value, bytes) else value
+                    for name, value in list(record.headers() or [])
+                },
+            }
+            try:
+                message = codec.decode(record.topic() or "", key, record.value())
+                line["value"] = {"envelope": message.envelope.__dict__, **message.data}
+            except DecodeError as exc:
+                line["error"] = str(exc)
+            print(json.dumps(to_json_value(line)), flush=True)
+            seen += 1
+    finally:
+        consumer.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="orderflow", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("worker", help="run the Faust agents").set_defaults(func=_worker)
+    sub.add_parser("indexer", help="run the Elasticsearch indexer").set_defaults(func=_indexer)
+    sub.add_parser("api", help="run the HTTP API on :8000").set_defaults(func=_api)
+    sub.add_parser("init", help="create topics, register schemas, create the index").set_defaults(
+        func=_init
+    )
+    sub.add_parser("seed", help="stock the demo catalogue").set_defaults(func=_seed)
+    up = sub.add_parser("up", help="start the stack and every process, seed the demo")
+    up.add_argument("--foreground", action="store_true", help="stay attached until Ctrl-C")
+    up.set_defaults(func=_up)
+    down = sub.add_parser("down", help="stop the processes and the stack")
+    down.add_argument("--services-only", action="store_true")
+    down.set_defaults(func=_down)
+    watch = sub.add_parser("watch", help="print a topic's events decoded, one JSON per line")
+    watch.add_argument("topic")
+    watch.add_argument("--latest", action="store_true", help="only new events")
+    watch.add_argument("--count", type=int, default=None, help="stop after N records")
+    watch.add_argument(
+        "--idle-timeout", type=float, default=None, help="stop after S seconds without records"
+    )
+    watch.set_defaults(func=_watch)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

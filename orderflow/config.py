@@ -1,0 +1,68 @@
+"""The one configuration module: every setting comes from an environment variable with a
+default that works against the local stack (`make up`)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _env_float(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka_bootstrap: str = field(
+        default_factory=lambda: _env("ORDERFLOW_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    )
+    registry_url: str = field(
+        default_factory=lambda: _env(
+            "ORDERFLOW_REGISTRY_URL", "http://127.0.0.1:8081/apis/ccompat/v7"
+        )
+    )
+    elasticsearch_url: str = field(
+        default_factory=lambda: _env("ORDERFLOW_ES_URL", "http://127.0.0.1:9200")
+    )
+    # Every order-keyed topic has this many partitions, so the saga table is co-partitioned
+    # with each topic the order agent reads.
+    partitions: int = field(default_factory=lambda: _env_int("ORDERFLOW_PARTITIONS", 6))
+    app_id: str = field(default_factory=lambda: _env("ORDERFLOW_APP_ID", "orderflow"))
+    worker_web_host: str = field(
+        default_factory=lambda: _env("ORDERFLOW_WORKER_WEB_HOST", "127.0.0.1")
+    )
+    worker_web_port: int = field(
+        default_factory=lambda: _env_int("ORDERFLOW_WORKER_WEB_PORT", 6066)
+    )
+    api_host: str = field(default_factory=lambda: _env("ORDERFLOW_API_HOST", "127.0.0.1"))
+    api_port: int = field(default_factory=lambda: _env_int("ORDERFLOW_API_PORT", 8000))
+    # How long the API waits for Kafka to acknowledge a command before answering 503.
+    produce_timeout_s: float = field(
+        default_factory=lambda: _env_float("ORDERFLOW_PRODUCE_TIMEOUT_S", 5.0)
+    )
+    state_dir: Path = field(
+        default_factory=lambda: Path(
+            _env("ORDERFLOW_STATE_DIR", str(REPO_ROOT / ".stack" / "data" / "orderflow"))
+        )
+    )
+    orders_index: str = field(default_factory=lambda: _env("ORDERFLOW_ORDERS_INDEX", "orders-v1"))
+    orders_alias: str = field(default_factory=lambda: _env("ORDERFLOW_ORDERS_ALIAS", "orders"))
+
+    @property
+    def worker_web_url(self) -> str:
+        return f"http://{self.worker_web_host}:{self.worker_web_port}"
+
+
+def load() -> Settings:
+    return Settings()

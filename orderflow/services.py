@@ -1,0 +1,142 @@
+"""Starts and stops OrderFlow's own processes (worker, indexer, api) around the local stack
+(infra/stack.sh). Used by `make run` / `make up` / `make down` and by the test session."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from orderflow import admin, config
+from orderflow.config import REPO_ROOT
+
+STACK = REPO_ROOT / "infra" / "stack.sh"
+RUN_DIR = REPO_ROOT / ".stack" / "run"
+LOG_DIR = REPO_ROOT / ".stack" / "logs"
+NAMES = ("worker", "indexer", "api")
+
+
+def stack(action: str) -> None:
+    subprocess.run(["bash", str(STACK), action], check=True)
+
+
+def _pidfile(name: str) -> Path:
+    return RUN_DIR / f"{name}.pid"
+
+
+def pid_of(name: str) -> int | None:
+    try:
+        pid = int(_pidfile(name).read_text())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return None
+    return pid
+
+
+def log_of(name: str) -> Path:
+    return LOG_DIR / f"{name}.log"
+
+
+def start(name: str, env: dict[str, str] | None = None) -> int:
+    running = pid_of(name)
+    if running:
+        return running
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    with log_of(name).open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "orderflow.cli", name],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=REPO_ROOT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+    _pidfile(name).write_text(str(process.pid))
+    return process.pid
+
+
+def stop(name: str, timeout_s: float = 20.0) -> None:
+    pid = pid_of(name)
+    if pid is None:
+        _pidfile(name).unlink(missing_ok=True)
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and pid_of(name):
+        time.sleep(0.2)
+    if pid_of(name):
+        os.kill(pid, signal.SIGKILL)
+    _pidfile(name).unlink(missing_ok=True)
+
+
+def _ready(name: str, settings: config.Settings) -> bool:
+    urls = {
+        "worker": f"{settings.worker_web_url}/",
+        "api": f"http://{settings.api_host}:{settings.api_port}/healthz",
+    }
+    if name not in urls:
+        return pid_of(name) is not None
+    try:
+        return httpx.get(urls[name], timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_ready(settings: config.Settings, timeout_s: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    for name in NAMES:
+        while not _ready(name, settings):
+            if pid_of(name) is None or time.monotonic() > deadline:
+                tail = log_of(name).read_text(errors="replace").splitlines()[-30:]
+                raise RuntimeError(
+                    f"{name} did not become ready; log {log_of(name)}:\n" + "\n".join(tail)
+                )
+            time.sleep(0.5)
+
+
+def up(settings: config.Settings) -> None:
+    stack("up")
+    admin.init(settings)
+    for name in NAMES:
+        start(name)
+    wait_ready(settings)
+    seeded = admin.seed(settings)
+    print(f"demo catalogue: {seeded} SKUs stocked")
+
+
+def down() -> None:
+    for name in reversed(NAMES):
+        stop(name)
+
+
+def banner(settings: config.Settings) -> str:
+    api = f"http://127.0.0.1:{settings.api_port}"
+    return f"""
+OrderFlow is running.
+  Swagger UI      {api}/docs
+  Elasticsearch   {settings.elasticsearch_url}/orders/_search?pretty
+  Registry        {settings.registry_url}/subjects
+  Logs            {LOG_DIR}/
+
+Place an order:
+  curl -si -X POST {api}/orders -H 'Content-Type: application/json' -d '{{
+    "customer_id": "alice", "customer_email": "alice@example.com", "currency": "EUR",
+    "items": [{{"sku": "TSHIRT-M", "quantity": 2, "unit_price": "19.99"}}],
+    "shipping_address": {{"country": "NL", "city": "Amsterdam"}}}}'
+
+Watch the events go by (raw, with headers):
+  kcat -b {settings.kafka_bootstrap} -C -t orders.events.v1 -f '%t [%p] @%o %k %h\\n'
+Decoded from Avro:
+  .venv/bin/orderflow watch orders.events.v1
+
+Its timeline in Elasticsearch (replace ORDER_ID):
+  curl -s '{settings.elasticsearch_url}/orders/_doc/ORDER_ID?pretty'
+  curl -s '{api}/orders/ORDER_ID/timeline'
+"""

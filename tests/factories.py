@@ -1,0 +1,43 @@
+"""Builders for messages in tests, so each test states only what it is about."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from orderflow import topics
+from schemas.events import Message, command
+
+NOW = 1_700_000_000_000
+
+
+def place_order(order_id: str | None = None, lines: dict[str, int] | None = None,
+                scenario: str = "approve", country: str = "NL") -> Message:
+    order_id = order_id or str(uuid.uuid4())
+    lines = lines or {"SKU-1": 2}
+    data: dict[str, Any] = {
+        "order_id": order_id,
+        "customer_id": "alice",
+        "customer_email": "alice@example.com",
+        "currency": "EUR",
+        "items": [
+            {"sku": sku, "quantity": qty, "unit_price": Decimal("10.50")}
+            for sku, qty in lines.items()
+        ],
+        "shipping_address": {"country": country, "city": "Amsterdam", "postal_code": None,
+                             "line1": None},
+        "payment_method": "card",
+        "payment_scenario": scenario,
+    }
+    return command("PlaceOrder", topics.ORDERS_COMMANDS.name, order_id, data, "corr-1", "test")
+
+
+def reply(cause: Message, event_type: str, topic: str, **data: Any) -> Message:
+    """An answer to `cause` as a participant would send it."""
+    key = data.get("order_id", cause.key)
+    return cause.caused(event_type, topic, key, data, "test", NOW)
+
+
+def types(messages: list[Message]) -> list[str]:
+    return [m.type for m in messages]

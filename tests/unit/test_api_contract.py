@@ -1,0 +1,110 @@
+"""POST /orders validation and Idempotency-Key, with publishing recorded instead of sent
+(the real path through Kafka is in tests/integration/test_end_to_end.py)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from fastapi.testclient import TestClient
+
+from schemas.events import Message
+
+VALID = {
+    "customer_id": "alice",
+    "customer_email": "alice@example.com",
+    "currency": "EUR",
+    "items": [{"sku": "TSHIRT-M", "quantity": 2, "unit_price": "19.99"}],
+    "shipping_address": {"country": "NL", "city": "Amsterdam"},
+}
+
+
+@pytest.fixture
+def client(tmp_path, monkeypatch):
+    monkeypatch.setenv("ORDERFLOW_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("ORDERFLOW_KAFKA_BOOTSTRAP", "127.0.0.1:1")  # nothing may be sent
+    from api import app as api_app
+
+    sent: list[Message] = []
+
+    async def record(self, message: Message) -> None:
+        sent.append(message)
+
+    monkeypatch.setattr(api_app.Services, "publish", record)
+    with TestClient(api_app.app) as test_client:
+        test_client.sent = sent  # type: ignore[attr-defined]
+        yield test_client
+
+
+def _with(path: str, value):
+    body = copy.deepcopy(VALID)
+    target = body
+    *parents, last = path.split(".")
+    for part in parents:
+        target = target[int(part)] if part.isdigit() else target[part]
+    if value is KeyError:
+        del target[last]
+    else:
+        target[last] = value
+    return body
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        ("customer_id", KeyError, "customer_id"),
+        ("customer_id", "has spaces", "customer_id"),
+        ("customer_id", "x" * 65, "customer_id"),
+        ("customer_email", "not-an-email", "customer_email"),
+        ("currency", "EURO", "currency"),
+        ("currency", "XXY", "currency"),
+        ("items", [], "items"),
+        ("items.0.quantity", 0, "quantity"),
+        ("items.0.quantity", 1001, "quantity"),
+        ("items.0.quantity", "2", "quantity"),
+        ("items.0.unit_price", "1.234", "unit_price"),
+        ("items.0.unit_price", -1, "unit_price"),
+        ("items.0.unit_price", "NaN", "unit_price"),
+        ("shipping_address.country", "XX", "country"),
+        ("shipping_address", KeyError, "shipping_address"),
+    ],
+)
+def test_bad_input_is_a_422_naming_the_field_and_nothing_is_sent(client, path, value, field):
+    answer = client.post("/orders", json=_with(path, value))
+    assert answer.status_code == 422, answer.text
+    locations = [".".join(str(p) for p in error["loc"]) for error in answer.json()["detail"]]
+    assert any(field in location for location in locations), locations
+    assert client.sent == []
+
+
+def test_duplicate_skus_are_refused(client):
+    body = _with("items", [VALID["items"][0], VALID["items"][0]])
+    answer = client.post("/orders", json=body)
+    assert answer.status_code == 422 and "TSHIRT-M" in answer.text
+    assert client.sent == []
+
+
+def test_a_valid_order_is_accepted_with_location_and_correlation_id(client):
+    answer = client.post("/orders", json=VALID)
+    assert answer.status_code == 202, answer.text
+    body = answer.json()
+    assert body["status"] == "PENDING"
+    assert answer.headers["Location"] == f"/orders/{body['order_id']}"
+    assert answer.headers["X-Correlation-ID"] == body["correlation_id"]
+    (sent,) = client.sent
+    assert sent.type == "PlaceOrder" and sent.key == body["order_id"]
+    assert sent.envelope.correlation_id == body["correlation_id"]
+    assert str(sent.data["items"][0]["unit_price"]) == "19.99"
+    assert sent.data["payment_scenario"] == "approve"
+
+
+def test_idempotency_key_same_body_same_order_other_body_conflict(client):
+    headers = {"Idempotency-Key": "k-123"}
+    first = client.post("/orders", json=VALID, headers=headers)
+    again = client.post("/orders", json=VALID, headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert first.json() == again.json()
+    assert len(client.sent) == 1
+    other = client.post("/orders", json=_with("items.0.quantity", 3), headers=headers)
+    assert other.status_code == 409 and "Idempotency-Key" in other.text
+    assert len(client.sent) == 1

@@ -1,0 +1,142 @@
+"""The order saga as pure decisions: every transition and compensation, no Kafka."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from orderflow import topics
+from schemas.events import Message
+from streams.domain import order
+from tests.factories import NOW, place_order, reply, types
+
+
+def _run(state: order.OrderState | None, msg: Message):
+    return order.decide(state, msg, NOW)
+
+
+def _reserved(cmd: Message) -> Message:
+    return reply(cmd, "StockReserved", topics.INVENTORY_EVENTS.name, order_id=cmd.data["order_id"],
+                 sku=cmd.data["sku"], quantity=cmd.data["quantity"])
+
+
+def _rejected(cmd: Message, reason: str = "OUT_OF_STOCK") -> Message:
+    return reply(cmd, "StockRejected", topics.INVENTORY_EVENTS.name, order_id=cmd.data["order_id"],
+                 sku=cmd.data["sku"], quantity=cmd.data["quantity"], reason=reason, available=0)
+
+
+def test_place_order_announces_it_and_reserves_each_line_by_sku():
+    msg = place_order(lines={"A": 1, "B": 3})
+    state, out = _run(None, msg)
+    assert state is not None and state.status == "PENDING"
+    assert types(out) == ["OrderPlaced", "ReserveStock", "ReserveStock"]
+    placed, *reserves = out
+    assert placed.topic == topics.ORDERS_EVENTS.name and placed.key == msg.key
+    assert placed.data["total_amount"] == Decimal("42.00")
+    assert [(r.key, r.data["quantity"]) for r in reserves] == [("A", 1), ("B", 3)]
+    assert all(r.topic == topics.INVENTORY_COMMANDS.name for r in reserves)
+    # lineage: same correlation, caused by the command
+    assert {m.envelope.correlation_id for m in out} == {"corr-1"}
+    assert {m.envelope.causation_id for m in out} == {msg.envelope.event_id}
+
+
+def test_outputs_have_deterministic_event_ids_so_reprocessing_repeats_them():
+    msg = place_order()
+    _, first = _run(None, msg)
+    _, again = _run(None, msg)
+    assert [m.envelope.event_id for m in first] == [m.envelope.event_id for m in again]
+    assert len({m.envelope.event_id for m in first}) == len(first)
+
+
+def test_a_second_place_order_for_the_same_id_does_nothing():
+    msg = place_order()
+    state, _ = _run(None, msg)
+    other = place_order(order_id=msg.key)
+    assert _run(state, other) == (state, [])
+
+
+def test_payment_is_asked_only_when_every_line_is_reserved():
+    state, out = _run(None, place_order(lines={"A": 1, "B": 2}))
+    state, first = _run(state, _reserved(out[1]))
+    assert first == [] and state.stage == order.RESERVING
+    state, second = _run(state, _reserved(out[2]))
+    assert types(second) == ["AuthorizePayment"]
+    assert second[0].data["amount"] == Decimal("31.50")
+    assert second[0].topic == topics.PAYMENTS_COMMANDS.name
+
+
+def test_a_redelivered_reservation_reserves_nothing_twice():
+    state, out = _run(None, place_order(lines={"A": 1, "B": 2}))
+    state, _ = _run(state, _reserved(out[1]))
+    state2, again = _run(state, _reserved(out[1]))
+    assert again == [] and state2.reserved == ("A",)
+
+
+def test_rejection_releases_what_was_reserved_and_cancels_out_of_stock():
+    state, out = _run(None, place_order(lines={"A": 1, "B": 2}))
+    state, _ = _run(state, _reserved(out[1]))
+    state, after = _run(state, _rejected(out[2]))
+    assert state.status == "CANCELLED" and state.cancel_reason == "OUT_OF_STOCK"
+    assert types(after) == ["ReleaseStock", "OrderCancelled"]
+    assert after[0].key == "A" and after[0].data["quantity"] == 1
+    assert after[1].data["reason"] == "OUT_OF_STOCK"
+
+
+def test_unknown_sku_cancels_with_unknown_sku():
+    state, out = _run(None, place_order(lines={"NOPE": 1}))
+    state, after = _run(state, _rejected(out[1], reason="UNKNOWN_SKU"))
+    assert types(after) == ["OrderCancelled"] and state.cancel_reason == "UNKNOWN_SKU"
+
+
+def test_a_reservation_arriving_after_the_cancel_is_given_back():
+    state, out = _run(None, place_order(lines={"A": 1, "B": 2}))
+    state, _ = _run(state, _rejected(out[1]))
+    state, late = _run(state, _reserved(out[2]))
+    assert types(late) == ["ReleaseStock"] and late[0].key == "B"
+    assert state.status == "CANCELLED"
+
+
+def _authorizing() -> tuple[order.OrderState, Message]:
+    state, out = _run(None, place_order(lines={"A": 1}))
+    state, asked = _run(state, _reserved(out[1]))
+    return state, asked[0]
+
+
+def test_authorized_payment_confirms_and_schedules_fulfillment():
+    state, ask = _authorizing()
+    state, out = _run(state, reply(ask, "PaymentAuthorized", topics.PAYMENTS_EVENTS.name,
+                                   order_id=state.order_id, amount=Decimal("10.50"),
+                                   currency="EUR", authorization_id="auth-1"))
+    assert state.status == "CONFIRMED"
+    assert types(out) == ["OrderConfirmed", "ScheduleFulfillment"]
+    assert out[1].topic == topics.FULFILLMENT_COMMANDS.name
+    assert out[1].data["shipping_address"]["country"] == "NL"
+
+
+def test_declined_payment_releases_stock_and_cancels():
+    state, ask = _authorizing()
+    state, out = _run(state, reply(ask, "PaymentDeclined", topics.PAYMENTS_EVENTS.name,
+                                   order_id=state.order_id, amount=Decimal("10.50"),
+                                   currency="EUR", reason="declined"))
+    assert state.cancel_reason == "PAYMENT_DECLINED"
+    assert types(out) == ["ReleaseStock", "OrderCancelled"]
+
+
+def test_fulfillment_scheduled_moves_the_status_on():
+    state, ask = _authorizing()
+    state, out = _run(state, reply(ask, "PaymentAuthorized", topics.PAYMENTS_EVENTS.name,
+                                   order_id=state.order_id, amount=Decimal("10.50"),
+                                   currency="EUR", authorization_id="auth-1"))
+    state, nothing = _run(state, reply(out[1], "FulfillmentScheduled",
+                                       topics.FULFILLMENT_EVENTS.name, order_id=state.order_id,
+                                       warehouse="WH-EU-AMS"))
+    assert nothing == [] and state.status == "FULFILLMENT_SCHEDULED"
+
+
+def test_state_survives_its_json_form():
+    state, _ = _run(None, place_order(lines={"A": 1}))
+    assert order.OrderState.from_json(order.OrderState.to_json(state)).to_json() == state.to_json()
+
+
+def test_events_for_an_unknown_order_are_ignored():
+    _, out = _run(None, place_order(lines={"A": 1}))
+    assert _run(None, _reserved(out[1])) == (None, [])
