@@ -1,0 +1,50 @@
+# OrderFlow: `make run` and `make test` are all a newcomer needs (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: run up down wipe test unit integration lint deps tools status clean
+
+run: deps  ## set up and run everything in the foreground (Ctrl-C stops it)
+	$(PY) -m orderflow.cli up --foreground
+
+up: deps  ## the same, in the background
+	$(PY) -m orderflow.cli up
+
+down:  ## stop OrderFlow's processes and the servers (data is kept)
+	@if [ -x $(PY) ]; then $(PY) -m orderflow.cli down; else bash infra/stack.sh down; fi
+
+wipe: down  ## delete all data (topics, schemas, indices, tables); downloads stay cached
+	bash infra/stack.sh wipe
+	rm -rf .stack/data/orderflow
+
+status:
+	bash infra/stack.sh status
+
+test: deps lint  ## every test: unit, then integration and end-to-end on the real stack
+	$(PY) -m pytest
+
+unit: deps
+	$(PY) -m pytest tests/unit
+
+lint: deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+deps: $(STAMP) tools
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+tools:  ## Java artifacts (Maven cache) and Debian tools the stack and tests use
+	bash infra/stack.sh fetch
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

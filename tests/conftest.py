@@ -1,0 +1,68 @@
+"""The test session's real stack: Kafka, the registry and Elasticsearch (infra/stack.sh) plus
+OrderFlow's own worker, indexer and API, started once per session and stopped afterwards if
+this session started them. Under CI=true a test that needs the stack fails when the stack
+cannot be had; elsewhere it is skipped with the reason."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from orderflow import admin, config, services
+
+SERVER_PORTS = {"kafka": 9092, "registry": 8081, "elasticsearch": 9200}
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"the real stack is required under CI=true: {reason}", pytrace=False)
+    pytest.skip(f"real stack unavailable: {reason}")
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[config.Settings]:
+    settings = config.load()
+    servers_were_up = all(_listening(port) for port in SERVER_PORTS.values())
+    started: list[str] = []
+    try:
+        if not servers_were_up:
+            services.stack("up")
+        admin.init(settings)
+        for name in services.NAMES:
+            if services.pid_of(name) is None:
+                services.start(name)
+                started.append(name)
+        services.wait_ready(settings)
+    except (subprocess.CalledProcessError, RuntimeError, OSError) as exc:
+        for name in started:
+            services.stop(name)
+        _unavailable(str(exc))
+    yield settings
+    for name in reversed(started):
+        services.stop(name)
+    if not servers_were_up:
+        services.stack("down")
+
+
+@pytest.fixture(scope="session")
+def api(stack: config.Settings) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=f"http://127.0.0.1:{stack.api_port}", timeout=60) as client:
+        yield client
+
+
+@pytest.fixture
+def unique() -> str:
+    """A suffix that keeps this test's SKUs and customers apart from every other run's."""
+    return uuid.uuid4().hex[:10].upper()
