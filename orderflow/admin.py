@@ -9,6 +9,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TypeVar
 
+import httpx
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 from elasticsearch import Elasticsearch
@@ -81,9 +82,15 @@ def init(settings: config.Settings) -> None:
     print(f"elasticsearch: index {settings.orders_index} behind alias {settings.orders_alias}")
 
 
+def _stock_known(worker: httpx.Client, sku: str) -> bool:
+    answer = worker.get(f"/inventory/{sku}/")
+    if answer.status_code not in (200, 404):
+        raise RuntimeError(f"worker answered {answer.status_code} for {sku}")
+    return answer.status_code == 200
+
+
 def seed(settings: config.Settings) -> int:
     """Stock every demo SKU the inventory has never seen (a re-run leaves stock alone)."""
-    import httpx
     from confluent_kafka import Producer
 
     from orderflow.demo import CATALOGUE
@@ -97,9 +104,8 @@ def seed(settings: config.Settings) -> int:
     seeded = 0
     with httpx.Client(base_url=settings.worker_web_url, timeout=5) as worker:
         for sku, _price, on_hand in CATALOGUE:
-            url = f"/inventory/{sku}/"
-            known = _eventually("read stock", partial(worker.get, url))
-            if known.status_code == 200:
+            known = _eventually("read stock", partial(_stock_known, worker, sku))
+            if known:
                 continue
             message = command(
                 "AdjustStock",

@@ -14,6 +14,7 @@ from orderflow import config
 def _worker(_: argparse.Namespace) -> None:
     from streams.app import app
 
+    config.load().state_dir.mkdir(parents=True, exist_ok=True)
     sys.argv = [sys.argv[0], "worker", "--loglevel", "info"]
     app.main()
 

@@ -78,7 +78,7 @@ def stop(name: str, timeout_s: float = 20.0) -> None:
 
 def _ready(name: str, settings: config.Settings) -> bool:
     urls = {
-        "worker": f"{settings.worker_web_url}/",
+        "worker": f"{settings.worker_web_url}/readyz/",
         "api": f"http://{settings.api_host}:{settings.api_port}/healthz",
     }
     if name not in urls:

@@ -24,7 +24,7 @@ setup_logging()
 app = faust.App(
     settings.app_id,
     broker=f"kafka://{settings.kafka_bootstrap}",
-    store="rocksdict://",
+    store="rocksdb://",  # Faust's RocksDB store; its driver is rocksdict (see _table)
     datadir=str(settings.state_dir / "worker"),
     topic_partitions=settings.partitions,
     topic_replication_factor=1,
@@ -48,6 +48,7 @@ def _table(name: str, help_: str) -> faust.types.TableT:
         default=None,
         partitions=settings.partitions,
         key_type=str,
+        options={"driver": "rocksdict"},
         help=help_,
     )
 
@@ -120,6 +121,13 @@ async def inventory_view(web: View, request: Request, sku: str) -> Response:
     if stored is None:
         return web.json({"detail": f"unknown sku {sku!r}"}, status=404)
     return web.json(inventory.StockItem.from_json(stored).view())
+
+
+@app.page("/readyz/")
+async def readiness(web: View, request: Request) -> Response:
+    """Ready once partitions are assigned and every table is recovered from its changelog."""
+    ready = app.tables.recovery.completed.is_set() and not app.rebalancing
+    return web.json({"ready": ready}, status=200 if ready else 503)
 
 
 def main() -> None:

@@ -8,12 +8,17 @@ from typing import Any
 
 from orderflow import topics
 from schemas.events import Message, command
+from schemas.registry import RegistryError
 
 NOW = 1_700_000_000_000
 
 
-def place_order(order_id: str | None = None, lines: dict[str, int] | None = None,
-                scenario: str = "approve", country: str = "NL") -> Message:
+def place_order(
+    order_id: str | None = None,
+    lines: dict[str, int] | None = None,
+    scenario: str = "approve",
+    country: str = "NL",
+) -> Message:
     order_id = order_id or str(uuid.uuid4())
     lines = lines or {"SKU-1": 2}
     data: dict[str, Any] = {
@@ -25,8 +30,12 @@ def place_order(order_id: str | None = None, lines: dict[str, int] | None = None
             {"sku": sku, "quantity": qty, "unit_price": Decimal("10.50")}
             for sku, qty in lines.items()
         ],
-        "shipping_address": {"country": country, "city": "Amsterdam", "postal_code": None,
-                             "line1": None},
+        "shipping_address": {
+            "country": country,
+            "city": "Amsterdam",
+            "postal_code": None,
+            "line1": None,
+        },
         "payment_method": "card",
         "payment_scenario": scenario,
     }
@@ -41,3 +50,22 @@ def reply(cause: Message, event_type: str, topic: str, **data: Any) -> Message:
 
 def types(messages: list[Message]) -> list[str]:
     return [m.type for m in messages]
+
+
+class MemoryRegistry:
+    """An in-memory stand-in for the registry, for unit tests of the codec."""
+
+    def __init__(self) -> None:
+        self.schemas: dict[int, dict] = {}
+        self.calls = 0
+
+    def register(self, subject: str, schema: dict) -> int:
+        self.calls += 1
+        schema_id = len(self.schemas) + 1
+        self.schemas[schema_id] = schema
+        return schema_id
+
+    def schema_by_id(self, schema_id: int) -> dict:
+        if schema_id not in self.schemas:
+            raise RegistryError("404")
+        return self.schemas[schema_id]

@@ -64,9 +64,14 @@ class OrderState:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> OrderState:
+        placed = dict(data["placed"])
+        placed["items"] = [
+            {**line, "unit_price": money(line["unit_price"])} for line in placed["items"]
+        ]
         return cls(
             **{
                 **data,
+                "placed": placed,
                 "reserved": tuple(data.get("reserved", ())),
                 "released": tuple(data.get("released", ())),
             }

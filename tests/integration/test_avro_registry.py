@@ -28,17 +28,27 @@ def test_round_trip_through_registry_and_kafka(stack: config.Settings):
     writer = Codec(SchemaRegistry(stack.registry_url))
     message = place_order()
     value = writer.encode(message)
-    producer = Producer({"bootstrap.servers": stack.kafka_bootstrap,
-                         "partitioner": "murmur2_random"})
+    producer = Producer(
+        {"bootstrap.servers": stack.kafka_bootstrap, "partitioner": "murmur2_random"}
+    )
     delivered = []
-    producer.produce(message.topic, key=message.key.encode(), value=value,
-                     headers=list(headers_for(message)),
-                     on_delivery=lambda err, msg: delivered.append((err, msg)))
+    producer.produce(
+        message.topic,
+        key=message.key.encode(),
+        value=value,
+        headers=list(headers_for(message)),
+        on_delivery=lambda err, msg: delivered.append((err, msg)),
+    )
     producer.flush(10)
-    (error, record), = delivered
+    ((error, record),) = delivered
     assert error is None
-    consumer = Consumer({"bootstrap.servers": stack.kafka_bootstrap, "group.id": "test-rt",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": stack.kafka_bootstrap,
+            "group.id": "test-rt",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.assign([TopicPartition(record.topic(), record.partition(), record.offset())])
     fetched = consumer.poll(10)
     consumer.close()

@@ -13,8 +13,13 @@ from orderflow import config
 
 pytestmark = pytest.mark.stack
 
-HAPPY_PATH = ["OrderPlaced", "StockReserved", "PaymentAuthorized", "OrderConfirmed",
-              "FulfillmentScheduled"]
+HAPPY_PATH = [
+    "OrderPlaced",
+    "StockReserved",
+    "PaymentAuthorized",
+    "OrderConfirmed",
+    "FulfillmentScheduled",
+]
 
 
 def _order(sku: str, quantity: int, scenario: str = "approve", customer: str = "e2e") -> dict:
@@ -98,7 +103,10 @@ def test_out_of_stock_order_is_cancelled_and_holds_nothing(api: httpx.Client, un
     doc = _await(api, accepted["order_id"], "CANCELLED", 3)
     assert doc["cancel_reason"] == "OUT_OF_STOCK"
     assert [e["event_type"] for e in doc["timeline"]] == [
-        "OrderPlaced", "StockRejected", "OrderCancelled"]
+        "OrderPlaced",
+        "StockRejected",
+        "OrderCancelled",
+    ]
     assert api.get(f"/inventory/{sku}").json()["reserved"] == 0
 
 
@@ -115,7 +123,12 @@ def test_declined_payment_releases_the_stock(api: httpx.Client, unique: str):
     doc = _await(api, accepted["order_id"], "CANCELLED", 5)
     assert doc["cancel_reason"] == "PAYMENT_DECLINED"
     assert [e["event_type"] for e in doc["timeline"]] == [
-        "OrderPlaced", "StockReserved", "PaymentDeclined", "OrderCancelled", "StockReleased"]
+        "OrderPlaced",
+        "StockReserved",
+        "PaymentDeclined",
+        "OrderCancelled",
+        "StockReleased",
+    ]
     deadline = time.monotonic() + 10
     while api.get(f"/inventory/{sku}").json()["reserved"] != 0:
         assert time.monotonic() < deadline, "the declined order's units were never released"

@@ -2,26 +2,51 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 from orderflow import topics
+from schemas.codec import Codec
 from schemas.events import Message
 from streams.domain import order
-from tests.factories import NOW, place_order, reply, types
+from tests.factories import NOW, MemoryRegistry, place_order, reply, types
+
+CODEC = Codec(MemoryRegistry())  # type: ignore[arg-type]
 
 
 def _run(state: order.OrderState | None, msg: Message):
-    return order.decide(state, msg, NOW)
+    """Decide as the agent does: state goes through its JSON form in the table between
+    messages, and every output must encode against its Avro schema."""
+    if state is not None:
+        state = order.OrderState.from_json(json.loads(json.dumps(state.to_json())))
+    new_state, outputs = order.decide(state, msg, NOW)
+    for output in outputs:
+        CODEC.encode(output)
+    return new_state, outputs
 
 
 def _reserved(cmd: Message) -> Message:
-    return reply(cmd, "StockReserved", topics.INVENTORY_EVENTS.name, order_id=cmd.data["order_id"],
-                 sku=cmd.data["sku"], quantity=cmd.data["quantity"])
+    return reply(
+        cmd,
+        "StockReserved",
+        topics.INVENTORY_EVENTS.name,
+        order_id=cmd.data["order_id"],
+        sku=cmd.data["sku"],
+        quantity=cmd.data["quantity"],
+    )
 
 
 def _rejected(cmd: Message, reason: str = "OUT_OF_STOCK") -> Message:
-    return reply(cmd, "StockRejected", topics.INVENTORY_EVENTS.name, order_id=cmd.data["order_id"],
-                 sku=cmd.data["sku"], quantity=cmd.data["quantity"], reason=reason, available=0)
+    return reply(
+        cmd,
+        "StockRejected",
+        topics.INVENTORY_EVENTS.name,
+        order_id=cmd.data["order_id"],
+        sku=cmd.data["sku"],
+        quantity=cmd.data["quantity"],
+        reason=reason,
+        available=0,
+    )
 
 
 def test_place_order_announces_it_and_reserves_each_line_by_sku():
@@ -103,9 +128,18 @@ def _authorizing() -> tuple[order.OrderState, Message]:
 
 def test_authorized_payment_confirms_and_schedules_fulfillment():
     state, ask = _authorizing()
-    state, out = _run(state, reply(ask, "PaymentAuthorized", topics.PAYMENTS_EVENTS.name,
-                                   order_id=state.order_id, amount=Decimal("10.50"),
-                                   currency="EUR", authorization_id="auth-1"))
+    state, out = _run(
+        state,
+        reply(
+            ask,
+            "PaymentAuthorized",
+            topics.PAYMENTS_EVENTS.name,
+            order_id=state.order_id,
+            amount=Decimal("10.50"),
+            currency="EUR",
+            authorization_id="auth-1",
+        ),
+    )
     assert state.status == "CONFIRMED"
     assert types(out) == ["OrderConfirmed", "ScheduleFulfillment"]
     assert out[1].topic == topics.FULFILLMENT_COMMANDS.name
@@ -114,21 +148,46 @@ def test_authorized_payment_confirms_and_schedules_fulfillment():
 
 def test_declined_payment_releases_stock_and_cancels():
     state, ask = _authorizing()
-    state, out = _run(state, reply(ask, "PaymentDeclined", topics.PAYMENTS_EVENTS.name,
-                                   order_id=state.order_id, amount=Decimal("10.50"),
-                                   currency="EUR", reason="declined"))
+    state, out = _run(
+        state,
+        reply(
+            ask,
+            "PaymentDeclined",
+            topics.PAYMENTS_EVENTS.name,
+            order_id=state.order_id,
+            amount=Decimal("10.50"),
+            currency="EUR",
+            reason="declined",
+        ),
+    )
     assert state.cancel_reason == "PAYMENT_DECLINED"
     assert types(out) == ["ReleaseStock", "OrderCancelled"]
 
 
 def test_fulfillment_scheduled_moves_the_status_on():
     state, ask = _authorizing()
-    state, out = _run(state, reply(ask, "PaymentAuthorized", topics.PAYMENTS_EVENTS.name,
-                                   order_id=state.order_id, amount=Decimal("10.50"),
-                                   currency="EUR", authorization_id="auth-1"))
-    state, nothing = _run(state, reply(out[1], "FulfillmentScheduled",
-                                       topics.FULFILLMENT_EVENTS.name, order_id=state.order_id,
-                                       warehouse="WH-EU-AMS"))
+    state, out = _run(
+        state,
+        reply(
+            ask,
+            "PaymentAuthorized",
+            topics.PAYMENTS_EVENTS.name,
+            order_id=state.order_id,
+            amount=Decimal("10.50"),
+            currency="EUR",
+            authorization_id="auth-1",
+        ),
+    )
+    state, nothing = _run(
+        state,
+        reply(
+            out[1],
+            "FulfillmentScheduled",
+            topics.FULFILLMENT_EVENTS.name,
+            order_id=state.order_id,
+            warehouse="WH-EU-AMS",
+        ),
+    )
     assert nothing == [] and state.status == "FULFILLMENT_SCHEDULED"
 
 

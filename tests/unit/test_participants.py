@@ -9,15 +9,17 @@ from tests.factories import NOW, types
 
 
 def _cmd(event_type: str, key: str, **data):
-    topic = {"AuthorizePayment": topics.PAYMENTS_COMMANDS,
-             "ScheduleFulfillment": topics.FULFILLMENT_COMMANDS}.get(
-        event_type, topics.INVENTORY_COMMANDS)
+    topic = {
+        "AuthorizePayment": topics.PAYMENTS_COMMANDS,
+        "ScheduleFulfillment": topics.FULFILLMENT_COMMANDS,
+    }.get(event_type, topics.INVENTORY_COMMANDS)
     return command(event_type, topic.name, key, data, "corr", "test")
 
 
 def _stock(on_hand: int) -> inventory.StockItem:
-    item, _ = inventory.decide(None, _cmd("AdjustStock", "A", sku="A", set_on_hand=on_hand,
-                                          delta=None), NOW)
+    item, _ = inventory.decide(
+        None, _cmd("AdjustStock", "A", sku="A", set_on_hand=on_hand, delta=None), NOW
+    )
     assert item is not None
     return item
 
@@ -27,23 +29,30 @@ def _reserve(order_id: str, quantity: int):
 
 
 def test_set_stock_creates_the_sku_and_reports_its_level():
-    item, out = inventory.decide(None, _cmd("AdjustStock", "A", sku="A", set_on_hand=5,
-                                            delta=None), NOW)
-    assert item is not None and item.view() == {"sku": "A", "on_hand": 5, "reserved": 0,
-                                                 "available": 5}
+    item, out = inventory.decide(
+        None, _cmd("AdjustStock", "A", sku="A", set_on_hand=5, delta=None), NOW
+    )
+    assert item is not None and item.view() == {
+        "sku": "A",
+        "on_hand": 5,
+        "reserved": 0,
+        "available": 5,
+    }
     assert types(out) == ["StockLevelChanged"] and out[0].topic == topics.INVENTORY_LEVELS.name
 
 
 def test_delta_adds_to_on_hand():
-    item, _ = inventory.decide(_stock(5), _cmd("AdjustStock", "A", sku="A", set_on_hand=None,
-                                                delta=-2), NOW)
+    item, _ = inventory.decide(
+        _stock(5), _cmd("AdjustStock", "A", sku="A", set_on_hand=None, delta=-2), NOW
+    )
     assert item is not None and item.on_hand == 3
 
 
 def test_stock_cannot_be_set_below_what_is_reserved():
     item, _ = inventory.decide(_stock(5), _reserve("o1", 4), NOW)
-    same, out = inventory.decide(item, _cmd("AdjustStock", "A", sku="A", set_on_hand=3,
-                                            delta=None), NOW)
+    same, out = inventory.decide(
+        item, _cmd("AdjustStock", "A", sku="A", set_on_hand=3, delta=None), NOW
+    )
     assert same == item and out == []
 
 
@@ -76,8 +85,11 @@ def test_release_gives_units_back_once():
     item, _ = inventory.decide(_stock(5), _reserve("o1", 2), NOW)
     release = _cmd("ReleaseStock", "A", order_id="o1", sku="A", quantity=2)
     item, out = inventory.decide(item, release, NOW)
-    assert item is not None and item.reserved == 0 and types(out) == ["StockReleased",
-                                                                        "StockLevelChanged"]
+    assert (
+        item is not None
+        and item.reserved == 0
+        and types(out) == ["StockReleased", "StockLevelChanged"]
+    )
     again, nothing = inventory.decide(item, release, NOW)
     assert again == item and nothing == []
     # and a late duplicate ReserveStock for that order does not hold units again
@@ -86,8 +98,16 @@ def test_release_gives_units_back_once():
 
 
 def _authorize(scenario: str):
-    return _cmd("AuthorizePayment", "o1", order_id="o1", customer_id="c", amount="10.00",
-                currency="EUR", method="card", scenario=scenario)
+    return _cmd(
+        "AuthorizePayment",
+        "o1",
+        order_id="o1",
+        customer_id="c",
+        amount="10.00",
+        currency="EUR",
+        method="card",
+        scenario=scenario,
+    )
 
 
 def test_payment_approve_and_decline():
@@ -106,8 +126,9 @@ def test_payment_decision_is_remembered_so_nothing_is_authorized_twice():
 
 
 def test_fulfillment_picks_the_warehouse_by_country():
-    schedule = _cmd("ScheduleFulfillment", "o1", order_id="o1",
-                    shipping_address={"country": "US"}, items=[])
+    schedule = _cmd(
+        "ScheduleFulfillment", "o1", order_id="o1", shipping_address={"country": "US"}, items=[]
+    )
     state, out = fulfillment.decide(None, schedule, NOW)
     assert state == "WH-US-NJ" and out[0].data["warehouse"] == "WH-US-NJ"
     assert fulfillment.warehouse_for("zz") == fulfillment.DEFAULT_WAREHOUSE

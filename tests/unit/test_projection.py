@@ -15,15 +15,37 @@ def _lifecycle():
     cmd = place_order(lines={"A": 1})
     state, out = order.decide(None, cmd, NOW)
     placed, reserve = out
-    reserved = reserve.caused("StockReserved", topics.INVENTORY_EVENTS.name, cmd.key,
-                              {"order_id": cmd.key, "sku": "A", "quantity": 1}, "test", NOW + 1)
+    reserved = reserve.caused(
+        "StockReserved",
+        topics.INVENTORY_EVENTS.name,
+        cmd.key,
+        {"order_id": cmd.key, "sku": "A", "quantity": 1},
+        "test",
+        NOW + 1,
+    )
     state, (ask,) = order.decide(state, reserved, NOW + 1)
-    authorized = ask.caused("PaymentAuthorized", topics.PAYMENTS_EVENTS.name, cmd.key,
-                            {"order_id": cmd.key, "amount": Decimal("10.50"), "currency": "EUR",
-                             "authorization_id": "x"}, "test", NOW + 2)
+    authorized = ask.caused(
+        "PaymentAuthorized",
+        topics.PAYMENTS_EVENTS.name,
+        cmd.key,
+        {
+            "order_id": cmd.key,
+            "amount": Decimal("10.50"),
+            "currency": "EUR",
+            "authorization_id": "x",
+        },
+        "test",
+        NOW + 2,
+    )
     state, (confirmed, schedule) = order.decide(state, authorized, NOW + 3)
-    scheduled = schedule.caused("FulfillmentScheduled", topics.FULFILLMENT_EVENTS.name, cmd.key,
-                                {"order_id": cmd.key, "warehouse": "WH-EU-AMS"}, "test", NOW + 4)
+    scheduled = schedule.caused(
+        "FulfillmentScheduled",
+        topics.FULFILLMENT_EVENTS.name,
+        cmd.key,
+        {"order_id": cmd.key, "warehouse": "WH-EU-AMS"},
+        "test",
+        NOW + 4,
+    )
     return cmd.key, [placed, reserved, authorized, confirmed, scheduled]
 
 
@@ -33,8 +55,12 @@ def test_a_full_lifecycle_reads_as_the_order_document():
     assert doc["status"] == "FULFILLMENT_SCHEDULED"
     assert doc["customer_id"] == "alice" and doc["total_amount"] == "10.50"
     assert [e["event_type"] for e in doc["timeline"]] == [
-        "OrderPlaced", "StockReserved", "PaymentAuthorized", "OrderConfirmed",
-        "FulfillmentScheduled"]
+        "OrderPlaced",
+        "StockReserved",
+        "PaymentAuthorized",
+        "OrderConfirmed",
+        "FulfillmentScheduled",
+    ]
     entry = doc["timeline"][1]
     assert entry["topic"] == topics.INVENTORY_EVENTS.name
     assert entry["causation_id"] == events[1].envelope.causation_id
@@ -56,8 +82,16 @@ def test_any_order_and_any_repetition_give_the_same_document():
 def test_cancel_overrides_progress_and_names_the_reason():
     cmd = place_order(lines={"A": 1})
     state, (placed, reserve) = order.decide(None, cmd, NOW)
-    rejected = reply(reserve, "StockRejected", topics.INVENTORY_EVENTS.name, order_id=cmd.key,
-                     sku="A", quantity=1, reason="OUT_OF_STOCK", available=0)
+    rejected = reply(
+        reserve,
+        "StockRejected",
+        topics.INVENTORY_EVENTS.name,
+        order_id=cmd.key,
+        sku="A",
+        quantity=1,
+        reason="OUT_OF_STOCK",
+        available=0,
+    )
     _, (cancelled,) = order.decide(state, rejected, NOW + 1)
     doc = project(cmd.key, None, [cancelled, rejected, placed])
     assert doc["status"] == "CANCELLED" and doc["cancel_reason"] == "OUT_OF_STOCK"

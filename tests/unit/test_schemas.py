@@ -11,26 +11,7 @@ import pytest
 from orderflow import topics
 from schemas.catalog import load_catalog
 from schemas.codec import Codec, DecodeError
-from tests.factories import place_order
-
-
-class MemoryRegistry:
-    def __init__(self) -> None:
-        self.schemas: dict[int, dict] = {}
-        self.calls = 0
-
-    def register(self, subject: str, schema: dict) -> int:
-        self.calls += 1
-        schema_id = len(self.schemas) + 1
-        self.schemas[schema_id] = schema
-        return schema_id
-
-    def schema_by_id(self, schema_id: int) -> dict:
-        from schemas.registry import RegistryError
-
-        if schema_id not in self.schemas:
-            raise RegistryError("404")
-        return self.schemas[schema_id]
+from tests.factories import MemoryRegistry, place_order
 
 
 def test_every_event_type_has_the_envelope_and_lives_on_a_public_topic():
@@ -59,8 +40,11 @@ def test_wire_format_round_trip_with_cached_ids():
 
 @pytest.mark.parametrize(
     ("value", "reason"),
-    [(b"{\"json\": true}", "not-confluent-avro"), (b"", "not-confluent-avro"),
-     (b"\x00\x00\x00\x00\x63garbage", "unknown-schema-id")],
+    [
+        (b'{"json": true}', "not-confluent-avro"),
+        (b"", "not-confluent-avro"),
+        (b"\x00\x00\x00\x00\x63garbage", "unknown-schema-id"),
+    ],
 )
 def test_undecodable_bytes_say_why(value: bytes, reason: str):
     with pytest.raises(DecodeError) as caught:
@@ -79,7 +63,11 @@ def test_truncated_body_is_invalid_avro():
 
 def test_an_event_on_the_wrong_topic_is_refused():
     message = place_order()
-    wrong = type(message)(topic=topics.ORDERS_EVENTS.name, key=message.key,
-                          envelope=message.envelope, data=message.data)
+    wrong = type(message)(
+        topic=topics.ORDERS_EVENTS.name,
+        key=message.key,
+        envelope=message.envelope,
+        data=message.data,
+    )
     with pytest.raises(ValueError, match="belongs on"):
         Codec(MemoryRegistry()).encode(wrong)  # type: ignore[arg-type]
