@@ -126,7 +126,8 @@ async def inventory_view(web: View, request: Request, sku: str) -> Response:
 @app.page("/readyz/")
 async def readiness(web: View, request: Request) -> Response:
     """Ready once partitions are assigned and every table is recovered from its changelog."""
-    ready = app.tables.recovery.completed.is_set() and not app.rebalancing
+    recovery = app.tables.recovery  # type: ignore[attr-defined]  # on TableManager, not its ABC
+    ready = recovery.completed.is_set() and not app.rebalancing
     return web.json({"ready": ready}, status=200 if ready else 503)
 
 
