@@ -20,8 +20,7 @@ FROM ${PYTHON_IMAGE} AS build
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_ROOT_USER_ACTION=ignore \
-    PYTHONDONTWRITEBYTECODE=1
+    PIP_ROOT_USER_ACTION=ignore
 RUN python -m venv /opt/orderflow
 ENV PATH=/opt/orderflow/bin:$PATH
 WORKDIR /src

@@ -45,6 +45,9 @@ $(STAMP): pyproject.toml
 
 tools:  ## Java artifacts (Maven cache) and Debian tools the stack and tests use
 	bash infra/stack.sh fetch
+	@docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends docker-compose; }
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
