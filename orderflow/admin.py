@@ -16,13 +16,13 @@ from elasticsearch import Elasticsearch
 
 from indexer.index import ensure_orders_index
 from orderflow import config, topics
-from schemas.catalog import load_catalog
+from schemas.catalog import COMPATIBILITY, load_catalog
 from schemas.codec import Codec
+from schemas.compat import SubjectOutcome, register_catalog
 from schemas.registry import SchemaRegistry
 
 log = logging.getLogger("orderflow.admin")
 T = TypeVar("T")
-COMPATIBILITY = "BACKWARD"
 
 
 def _eventually(what: str, call: Callable[[], T], timeout_s: float = 120.0) -> T:
@@ -57,12 +57,17 @@ def create_topics(settings: config.Settings) -> list[str]:
     return missing
 
 
-def register_schemas(settings: config.Settings) -> dict[str, int]:
+def register_schemas(settings: config.Settings) -> list[SubjectOutcome]:
+    """Every schema under its subject, compatibility set first. An unreachable registry is
+    waited for; a refused schema stops the deploy, naming the subject and the reason."""
     registry = SchemaRegistry(settings.registry_url)
-    ids = _eventually("register schemas", Codec(registry).register_all)
-    for entry in load_catalog().values():
-        registry.set_compatibility(entry.subject, COMPATIBILITY)
-    return ids
+    outcomes = _eventually(
+        "register schemas", lambda: register_catalog(registry, load_catalog(), COMPATIBILITY)
+    )
+    refused = [outcome.line() for outcome in outcomes if not outcome.ok]
+    if refused:
+        raise RuntimeError("the schema registry refused:\n" + "\n".join(refused))
+    return outcomes
 
 
 def create_index(settings: config.Settings) -> None:
@@ -76,8 +81,9 @@ def create_index(settings: config.Settings) -> None:
 def init(settings: config.Settings) -> None:
     created = create_topics(settings)
     print(f"topics: {len(created)} created, {len(topics.ALL) * 2 - len(created)} already there")
-    ids = register_schemas(settings)
-    print(f"schemas: {len(ids)} registered ({COMPATIBILITY})")
+    outcomes = register_schemas(settings)
+    added = sum(outcome.verdict == "registered" for outcome in outcomes)
+    print(f"schemas: {len(outcomes)} subjects ({added} new versions), {COMPATIBILITY}")
     create_index(settings)
     print(f"elasticsearch: index {settings.orders_index} behind alias {settings.orders_alias}")
 

@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import time
+from pathlib import Path
 
 from orderflow import config
 
@@ -132,6 +133,30 @@ def _watch(args: argparse.Namespace) -> None:
         consumer.close()
 
 
+def _schemas(args: argparse.Namespace) -> None:
+    from schemas import compat, docs
+    from schemas.catalog import AVRO_DIR, load_catalog
+    from schemas.registry import RegistryUnavailable, SchemaRegistry
+
+    avro_dir = (args.schemas_dir or AVRO_DIR).resolve()
+    if args.action == "doc":
+        print(f"wrote {docs.write_catalogue(avro_dir=avro_dir)}")
+        return
+    settings = config.load()
+    registry = SchemaRegistry(settings.registry_url)
+    act = compat.register_catalog if args.action == "register" else compat.check_catalog
+    try:
+        outcomes = act(registry, load_catalog(avro_dir))
+    except RegistryUnavailable as exc:
+        sys.exit(f"schema registry unreachable at {settings.registry_url}: {exc}")
+    for outcome in outcomes:
+        print(outcome.line(), flush=True)
+    failed = [outcome.subject for outcome in outcomes if not outcome.ok]
+    if failed:
+        verdict = "refused by the registry" if args.action == "register" else "incompatible"
+        sys.exit(f"{len(failed)} of {len(outcomes)} subjects {verdict}: {', '.join(failed)}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="orderflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -156,6 +181,25 @@ def main(argv: list[str] | None = None) -> None:
         "--idle-timeout", type=float, default=None, help="stop after S seconds without records"
     )
     watch.set_defaults(func=_watch)
+    schemas = sub.add_parser(
+        "schemas",
+        help="register the schemas (BACKWARD), check a change against the registry, or "
+        "regenerate docs/events.md",
+    )
+    schemas.add_argument(
+        "action",
+        choices=["register", "check", "doc"],
+        help="register: every subject, exit 1 if the registry refuses one; check: ask the "
+        "registry whether each local schema is compatible, register nothing; doc: write "
+        "docs/events.md",
+    )
+    schemas.add_argument(
+        "--schemas-dir",
+        type=Path,
+        default=None,
+        help="a schemas/avro-shaped directory to use instead of the project's",
+    )
+    schemas.set_defaults(func=_schemas)
     args = parser.parse_args(argv)
     args.func(args)
 

@@ -1,5 +1,9 @@
 """The event catalogue: every `.avsc` under `schemas/avro/<topic>/`, with shared named types
-(`schemas/avro/_types/`) inlined so each schema is self-contained for the registry."""
+(`schemas/avro/_types/`) inlined so each schema is self-contained for the registry.
+
+Everything reads the catalogue under AVRO_DIR; `orderflow schemas register|check|doc
+--schemas-dir DIR` points the same code at another tree of the same layout (a candidate
+change, or a test's copy)."""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ import fastavro
 
 AVRO_DIR = Path(__file__).resolve().parent / "avro"
 NAMESPACE = "com.orderflow"
+# Every subject's compatibility level: a new version must read every older version's records.
+COMPATIBILITY = "BACKWARD"
 
 
 @dataclass(frozen=True)
@@ -40,9 +46,9 @@ def _parse(schema_json: str) -> Any:
     return fastavro.parse_schema(json.loads(schema_json))
 
 
-def _shared_types() -> dict[str, dict[str, Any]]:
+def _shared_types(avro_dir: Path) -> dict[str, dict[str, Any]]:
     types = {}
-    for path in sorted((AVRO_DIR / "_types").glob("*.avsc")):
+    for path in sorted((avro_dir / "_types").glob("*.avsc")):
         schema = json.loads(path.read_text())
         types[f"{schema['namespace']}.{schema['name']}"] = schema
     return types
@@ -64,11 +70,11 @@ def inline_shared_types(schema: Any, shared: dict[str, dict[str, Any]], seen: se
 
 
 @cache
-def load_catalog() -> dict[str, EventSchema]:
+def load_catalog(avro_dir: Path = AVRO_DIR) -> dict[str, EventSchema]:
     """Record short name -> schema. Short names are unique across topics (checked here)."""
-    shared = _shared_types()
+    shared = _shared_types(avro_dir)
     catalog: dict[str, EventSchema] = {}
-    for path in sorted(AVRO_DIR.glob("*.v*/*.avsc")):
+    for path in sorted(avro_dir.glob("*.v*/*.avsc")):
         raw = json.loads(path.read_text())
         schema = inline_shared_types(raw, shared, set())
         entry = EventSchema(topic=path.parent.name, name=raw["name"], schema=schema)

@@ -117,13 +117,14 @@ def dumps(value: Any) -> str:
 
 
 def dead_letter_headers(
-    reason: str, detail: str, topic: str, partition: int, offset: int
+    reason: str, detail: str, topic: str, partition: int, offset: int, consumer: str
 ) -> Headers:
-    """Headers of a record parked on `<topic>.dlq`: why, and where it came from."""
+    """Headers of a record parked on `<topic>.dlq`: why, where it came from, who parked it."""
     return [
         ("error", reason.encode()),
         ("error_detail", detail.encode()[:2000]),
         ("source_topic", topic.encode()),
         ("source_partition", str(partition).encode()),
         ("source_offset", str(offset).encode()),
+        ("consumer", consumer.encode()),
     ]
