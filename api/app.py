@@ -239,6 +239,70 @@ async def list_orders(
     return {"total": hits["total"]["value"], "orders": [hit["_source"] for hit in hits["hits"]]}
 
 
+@app.post("/orders/{order_id}/cancel")
+async def cancel_order(order_id: str, request: Request) -> JSONResponse:
+    """Ask to cancel. Before shipment the saga releases the stock, refunds what was charged and
+    ends the order CANCELLED (CUSTOMER_REQUEST): 200 with the order once the read model shows
+    it, 202 if it is still on its way. After shipment, or once the order ended: 409."""
+    svc = services(request)
+    doc = await _read_order(svc, order_id)
+    if doc is None:
+        raise HTTPException(404, f"order {order_id} not found")
+    _refuse_cancel(doc)
+    correlation_id = doc["timeline"][0]["correlation_id"] if doc["timeline"] else order_id
+    await svc.publish(
+        command(
+            "CancelOrder",
+            topics.ORDERS_COMMANDS.name,
+            order_id,
+            {"order_id": order_id, "note": None},
+            correlation_id,
+            PRODUCER,
+        )
+    )
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        doc = await _read_order(svc, order_id) or doc
+        if doc["status"] == "CANCELLED":
+            return JSONResponse(doc, status_code=200)
+        _refuse_cancel(doc)  # the parcel left before the cancel reached the warehouse
+    return JSONResponse(
+        {"order_id": order_id, "status": doc["status"], "detail": "cancel requested"},
+        status_code=202,
+    )
+
+
+def _refuse_cancel(doc: dict[str, Any]) -> None:
+    status = doc["status"]
+    if status in ("SHIPPED", "DELIVERED", "COMPLETED"):
+        raise HTTPException(
+            409,
+            f"order {doc['order_id']} is {status}: too late to cancel, it has left the warehouse",
+        )
+    if status == "CANCELLED":
+        raise HTTPException(
+            409, f"order {doc['order_id']} is already cancelled ({doc['cancel_reason']})"
+        )
+
+
+# --- analytics -------------------------------------------------------------------------------
+@app.get("/analytics/live")
+async def live_analytics(
+    request: Request, minutes: Annotated[int, Query(ge=1, le=180)] = 10
+) -> dict[str, Any]:
+    """Orders, revenue and cancellations per minute, live from the analytics agent's windowed
+    tables (newest minute first)."""
+    svc = services(request)
+    try:
+        answer = await svc.worker.get("/analytics/per-minute/", params={"minutes": minutes})
+    except httpx.HTTPError as exc:
+        raise HTTPException(503, f"analytics worker unavailable: {exc!r}") from exc
+    if answer.status_code != 200:
+        raise HTTPException(503, f"analytics worker answered {answer.status_code}")
+    return dict(answer.json())
+
+
 # --- inventory -------------------------------------------------------------------------------
 async def _stock_view(svc: Services, sku: str) -> dict[str, Any] | None:
     """Live from the inventory table, via the worker that owns the SKU's partition."""

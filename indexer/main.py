@@ -141,7 +141,12 @@ class Indexer:
 
     def dead_letter(self, record: KafkaRecord, reason: str, detail: str) -> None:
         headers = dead_letter_headers(
-            reason, detail, record.topic() or "", record.partition() or 0, record.offset() or 0
+            reason,
+            detail,
+            record.topic() or "",
+            record.partition() or 0,
+            record.offset() or 0,
+            GROUP_ID,
         )
         self.dead_letters.produce(
             f"{record.topic()}.dlq",

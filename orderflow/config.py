@@ -56,6 +56,23 @@ class Settings:
             _env("ORDERFLOW_STATE_DIR", str(REPO_ROOT / ".stack" / "data" / "orderflow"))
         )
     )
+    # The simulated carrier: time from scheduled to shipped, and shipped to delivered.
+    ship_delay_s: float = field(default_factory=lambda: _env_float("ORDERFLOW_SHIP_DELAY_S", 2.0))
+    deliver_delay_s: float = field(
+        default_factory=lambda: _env_float("ORDERFLOW_DELIVER_DELAY_S", 3.0)
+    )
+    carrier_tick_s: float = field(
+        default_factory=lambda: _env_float("ORDERFLOW_CARRIER_TICK_S", 0.5)
+    )
+    # Gateway retries: first retry after this many seconds, doubling each time.
+    payment_backoff_s: float = field(
+        default_factory=lambda: _env_float("ORDERFLOW_PAYMENT_BACKOFF_S", 0.2)
+    )
+    # Fraud rule: authorized spend per customer per window may not pass the limit.
+    fraud_limit: str = field(default_factory=lambda: _env("ORDERFLOW_FRAUD_LIMIT", "10000.00"))
+    fraud_window_s: float = field(
+        default_factory=lambda: _env_float("ORDERFLOW_FRAUD_WINDOW_S", 3600.0)
+    )
     orders_index: str = field(default_factory=lambda: _env("ORDERFLOW_ORDERS_INDEX", "orders-v1"))
     orders_alias: str = field(default_factory=lambda: _env("ORDERFLOW_ORDERS_ALIAS", "orders"))
 

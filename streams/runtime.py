@@ -1,11 +1,22 @@
 """The shell around a decider: decode a record (or dead-letter it), load state from the
-table, decide, store state, send the outputs. Every agent is this loop with its own decider."""
+table, decide, send the outputs, store the state. Every agent is this loop with its own
+decider.
+
+Crash safety (at-least-once delivery, effectively-once effects): outputs are sent and
+*acknowledged by Kafka before* the new state is written to the table. So whenever the table
+shows a message's effect, that message's outputs are already in Kafka. A worker killed at any
+point either re-processes the message from the old state (re-creating identical events with
+the same derived ids, which consumers drop) or finds its effect already in the state, where
+the deciders answer a seen message with nothing. The state is written for every message,
+even unchanged, so a changelog record lost in the crash is written again."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import faust
@@ -16,15 +27,18 @@ from schemas.registry import RegistryUnavailable
 
 log = logging.getLogger("orderflow.streams")
 
-Decide = Callable[[Any, Message, int], tuple[Any, list[Message]]]
+Decision = tuple[Any, list[Message]]
+Decide = Callable[[Any, Message, int], Decision | Awaitable[Decision]]
+Committed = Callable[[Message, Any, Any], None]
 
 
 class Shell:
     """What every agent shares: the app (for topics), the codec, and dead-lettering."""
 
-    def __init__(self, app: faust.App, codec: Codec) -> None:
+    def __init__(self, app: faust.App, codec: Codec, consumer: str) -> None:
         self.app = app
         self.codec = codec
+        self.consumer = consumer
         self._topics: dict[str, faust.TopicT] = {}
 
     def topic(self, name: str) -> faust.TopicT:
@@ -34,18 +48,48 @@ class Shell:
             )
         return self._topics[name]
 
-    async def send(self, message: Message) -> None:
-        value = await _until_registry_answers(lambda: self.codec.encode(message))
-        await self.topic(message.topic).send(
-            key=message.key.encode(), value=value, headers=headers_for(message)
+    def declare_dead_letters(self, topic: faust.TopicT) -> None:
+        """Have Faust create the dead-letter topic of one of the app's own topics."""
+        for name in topic.topics:
+            self._topics[f"{name}.dlq"] = self.app.topic(
+                f"{name}.dlq",
+                key_serializer="raw",
+                value_serializer="raw",
+                internal=True,
+                partitions=topic.partitions,
+            )
+
+    async def send_all(self, messages: list[Message]) -> None:
+        """Send and wait until Kafka acknowledged every one."""
+        pending = []
+        for message in messages:
+            value = await _until_registry_answers(partial(self.codec.encode, message))
+            pending.append(
+                await self.topic(message.topic).send(
+                    key=message.key.encode(), value=value, headers=headers_for(message)
+                )
+            )
+        if pending:
+            await asyncio.gather(*pending)
+
+    async def forward(self, event: faust.EventT, topic: str, key: str) -> None:
+        """Pass a record on untouched under another key (re-partitioning), with its
+        timestamp, so windows downstream count it in the minute it was written."""
+        source = event.message
+        sent = await self.topic(topic).send(
+            key=key.encode(), value=source.value, headers=source.headers, timestamp=source.timestamp
         )
+        await sent
 
     async def dead_letter(self, event: faust.EventT, reason: str, detail: str) -> None:
         source = event.message
-        headers = dead_letter_headers(reason, detail, source.topic, source.partition, source.offset)
-        await self.topic(f"{source.topic}.dlq").send(
+        headers = dead_letter_headers(
+            reason, detail, source.topic, source.partition, source.offset, self.consumer
+        )
+        sent = await self.topic(f"{source.topic}.dlq").send(
             key=source.key, value=source.value, headers=headers
         )
+        await sent
         log.warning(
             "dead-lettered record",
             extra={
@@ -75,31 +119,44 @@ class Shell:
         decide: Decide,
         load: Callable[[Any], Any],
         dump: Callable[[Any], Any],
+        key_of: Callable[[Message], str] = lambda m: m.key,
+        committed: Committed | None = None,
     ) -> None:
         """Feed each record of the stream through `decide` with the state of its key."""
         async for event in stream.events():
             message = await self.decode(event)
             if message is None:
                 continue
-            stored = table.get(message.key)
+            key = key_of(message)
+            stored = table.get(key)
             state = load(stored) if stored is not None else None
             try:
-                new_state, outputs = decide(state, message, now_millis())
-            except (KeyError, TypeError, ValueError) as exc:
+                decided = decide(state, message, now_millis())
+                if inspect.isawaitable(decided):
+                    decided = await decided
+                new_state, outputs = decided
+            except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
                 # A well-formed record the decider cannot act on: park it, keep going.
+                log.error(
+                    "cannot act on %s: %r",
+                    message.type,
+                    exc,
+                    extra={"correlation_id": message.envelope.correlation_id},
+                )
                 await self.dead_letter(event, "invalid-event", repr(exc))
                 continue
-            if new_state is not None and new_state != state:
-                table[message.key] = dump(new_state)
-            for output in outputs:
-                await self.send(output)
+            await self.send_all(outputs)
+            if new_state is not None:
+                table[key] = dump(new_state)
+                if committed is not None:
+                    committed(message, state, new_state)
             log.info(
                 "processed %s",
                 message.type,
                 extra={
                     "correlation_id": message.envelope.correlation_id,
                     "order_id": message.data.get("order_id"),
-                    "key": message.key,
+                    "key": key,
                     "outputs": [o.type for o in outputs],
                 },
             )

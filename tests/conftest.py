@@ -17,6 +17,14 @@ import pytest
 from orderflow import admin, config, services
 
 SERVER_PORTS = {"kafka": 9092, "registry": 8081, "elasticsearch": 9200}
+# The simulated carrier and gateway retries, near zero for tests; shipping waits long enough
+# for a test to cancel a confirmed order before it leaves the warehouse.
+FAST = {
+    "ORDERFLOW_SHIP_DELAY_S": "3",
+    "ORDERFLOW_DELIVER_DELAY_S": "0.3",
+    "ORDERFLOW_CARRIER_TICK_S": "0.1",
+    "ORDERFLOW_PAYMENT_BACKOFF_S": "0.2",
+}
 
 
 def _listening(port: int) -> bool:
@@ -42,7 +50,7 @@ def stack() -> Iterator[config.Settings]:
         admin.init(settings)
         for name in services.NAMES:
             if services.pid_of(name) is None:
-                services.start(name)
+                services.start(name, env=FAST)
                 started.append(name)
         services.wait_ready(settings)
     except (subprocess.CalledProcessError, RuntimeError, OSError) as exc:

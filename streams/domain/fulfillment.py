@@ -1,10 +1,17 @@
-"""The fulfillment participant: picks the warehouse that serves the destination country and
-schedules the shipment, once per order."""
+"""The fulfillment participant: picks the warehouse that serves the destination country,
+schedules the shipment, and plays the carrier: a due shipment moves to shipped, then to
+delivered, when the carrier's clock (an AdvanceShipment tick from a Faust timer) says so.
+A cancel stops a shipment that has not left yet."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
 from orderflow import topics
-from schemas.events import Message
+from schemas.events import Envelope, Message, derive_id
+from streams.domain.money import money
 
 PRODUCER = "fulfillment-agent"
 
@@ -17,23 +24,125 @@ WAREHOUSES: dict[str, tuple[str, ...]] = {
 DEFAULT_WAREHOUSE = "WH-EU-AMS"
 _BY_COUNTRY = {country: wh for wh, countries in WAREHOUSES.items() for country in countries}
 
+SCHEDULED = "SCHEDULED"
+SHIPPED = "SHIPPED"
+DELIVERED = "DELIVERED"
+CANCELLED = "CANCELLED"
+
+
+@dataclass(frozen=True)
+class CarrierDelays:
+    ship_ms: int
+    deliver_ms: int
+
+
+@dataclass(frozen=True)
+class Shipment:
+    order_id: str
+    warehouse: str
+    stage: str
+    due_at: int  # epoch ms when the carrier moves it on
+    correlation_id: str
+    last_event_id: str  # the event that put it in its stage (cause of the next tick)
+    items: tuple[Mapping[str, Any], ...] = ()
+
+    @property
+    def in_transit(self) -> bool:
+        return self.stage in (SCHEDULED, SHIPPED)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["items"] = [{**line, "unit_price": str(line["unit_price"])} for line in self.items]
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Shipment:
+        items = tuple(
+            {**line, "unit_price": money(line["unit_price"])} for line in data.get("items", ())
+        )
+        return cls(**{**data, "items": items})
+
 
 def warehouse_for(country: str) -> str:
     return _BY_COUNTRY.get(country.upper(), DEFAULT_WAREHOUSE)
 
 
-def decide(state: str | None, msg: Message, now: int) -> tuple[str | None, list[Message]]:
-    """State is the warehouse the order was scheduled at (None until scheduled)."""
-    if msg.type != "ScheduleFulfillment":
-        return state, []
-    order_id = msg.data["order_id"]
-    warehouse = state or warehouse_for(msg.data["shipping_address"]["country"])
-    event = msg.caused(
-        "FulfillmentScheduled",
-        topics.FULFILLMENT_EVENTS.name,
-        order_id,
-        {"order_id": order_id, "warehouse": warehouse},
-        PRODUCER,
-        now,
+def tracking_id(order_id: str) -> str:
+    return "TRK-" + derive_id("tracking", order_id)[:13].upper()
+
+
+def _event(msg: Message, event_type: str, now: int, **data: Any) -> Message:
+    return msg.caused(
+        event_type, topics.FULFILLMENT_EVENTS.name, msg.data["order_id"], data, PRODUCER, now
     )
-    return warehouse, [event]
+
+
+def decide(
+    state: Shipment | None, msg: Message, now: int, delays: CarrierDelays
+) -> tuple[Shipment | None, list[Message]]:
+    order_id = msg.data["order_id"]
+    if msg.type == "ScheduleFulfillment":
+        if state is not None:
+            return state, []
+        warehouse = warehouse_for(msg.data["shipping_address"]["country"])
+        event = _event(msg, "FulfillmentScheduled", now, order_id=order_id, warehouse=warehouse)
+        return Shipment(
+            order_id,
+            warehouse,
+            SCHEDULED,
+            now + delays.ship_ms,
+            msg.envelope.correlation_id,
+            event.envelope.event_id,
+            tuple(msg.data["items"]),
+        ), [event]
+    if state is None:
+        return state, []
+    if msg.type == "CancelFulfillment":
+        if state.stage != SCHEDULED:
+            return state, []  # gone already (the saga sees OrderShipped) or stopped
+        event = _event(
+            msg, "FulfillmentCancelled", now, order_id=order_id, warehouse=state.warehouse
+        )
+        return replace(state, stage=CANCELLED, last_event_id=event.envelope.event_id), [event]
+    if msg.type == "AdvanceShipment" and state.in_transit and now >= state.due_at:
+        if state.stage == SCHEDULED:
+            event = _event(
+                msg,
+                "OrderShipped",
+                now,
+                order_id=order_id,
+                warehouse=state.warehouse,
+                tracking_id=tracking_id(order_id),
+                items=list(state.items),
+            )
+            return replace(
+                state,
+                stage=SHIPPED,
+                due_at=now + delays.deliver_ms,
+                last_event_id=event.envelope.event_id,
+            ), [event]
+        event = _event(
+            msg, "OrderDelivered", now, order_id=order_id, tracking_id=tracking_id(order_id)
+        )
+        return replace(state, stage=DELIVERED, last_event_id=event.envelope.event_id), [event]
+    return state, []
+
+
+def due_tick(shipment: Shipment, now: int) -> Message | None:
+    """The carrier's clock: a tick for a shipment whose next step is due. Ticks for the same
+    step share an event id, so extra ticks are recognisable duplicates."""
+    if not shipment.in_transit or now < shipment.due_at:
+        return None
+    return Message(
+        topic=topics.FULFILLMENT_COMMANDS.name,
+        key=shipment.order_id,
+        envelope=Envelope(
+            event_id=derive_id(shipment.last_event_id, "AdvanceShipment"),
+            event_type="AdvanceShipment",
+            occurred_at=now,
+            correlation_id=shipment.correlation_id,
+            causation_id=shipment.last_event_id,
+            producer="carrier-clock",
+        ),
+        data={"order_id": shipment.order_id},
+    )

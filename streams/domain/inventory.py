@@ -1,6 +1,8 @@
 """Inventory per SKU: on_hand (physical units, reserved included), reserved (held for orders),
-available = on_hand - reserved. A reservation never drives available below zero; reserve and
-release are idempotent per (order_id, sku) because the stock item remembers its holds."""
+available = on_hand - reserved, shipped (units that left). A reservation never drives
+available below zero; reserve, release and ship are idempotent per (order_id, sku) because
+the stock item remembers each order's hold and what became of it; an adjustment is applied
+once per event id."""
 
 from __future__ import annotations
 
@@ -22,6 +24,9 @@ class StockItem:
     on_hand: int = 0
     holds: Mapping[str, int] = field(default_factory=dict)  # order_id -> units reserved
     released: tuple[str, ...] = ()  # order ids whose hold was given back
+    shipped_orders: tuple[str, ...] = ()  # order ids whose hold left the warehouse
+    shipped: int = 0
+    recent_adjustments: tuple[str, ...] = ()  # event ids, to apply a redelivered one once
 
     @property
     def reserved(self) -> int:
@@ -45,6 +50,9 @@ class StockItem:
             "on_hand": self.on_hand,
             "holds": dict(self.holds),
             "released": list(self.released),
+            "shipped_orders": list(self.shipped_orders),
+            "shipped": self.shipped,
+            "recent_adjustments": list(self.recent_adjustments),
         }
 
     @classmethod
@@ -54,6 +62,9 @@ class StockItem:
             on_hand=int(data["on_hand"]),
             holds=dict(data.get("holds", {})),
             released=tuple(data.get("released", ())),
+            shipped_orders=tuple(data.get("shipped_orders", ())),
+            shipped=int(data.get("shipped", 0)),
+            recent_adjustments=tuple(data.get("recent_adjustments", ())),
         )
 
 
@@ -65,7 +76,7 @@ def _level(item: StockItem, cause: Message, now: int) -> Message:
         "StockLevelChanged",
         topics.INVENTORY_LEVELS.name,
         item.sku,
-        {**item.view(), "cause": cause.type},
+        {**item.view(), "shipped": item.shipped, "cause": cause.type},
         PRODUCER,
         now,
     )
@@ -83,8 +94,14 @@ def _answer(event_type: str, cause: Message, now: int, **extra: Any) -> Message:
     )
 
 
+# A redelivery comes within one commit interval, so a short memory of ids suffices.
+ADJUSTMENT_MEMORY = 64
+
+
 def adjust_stock(item: StockItem | None, msg: Message, now: int) -> Decision:
     current = item or StockItem(sku=msg.key)
+    if msg.envelope.event_id in current.recent_adjustments:
+        return item, []
     if msg.data.get("set_on_hand") is not None:
         on_hand = int(msg.data["set_on_hand"])
     else:
@@ -93,7 +110,8 @@ def adjust_stock(item: StockItem | None, msg: Message, now: int) -> Decision:
         # Refused: physical stock cannot go below what is held for orders. The API checks
         # this first; here it guards against a race with reservations.
         return item, []
-    updated = replace(current, on_hand=on_hand)
+    remembered = (*current.recent_adjustments, msg.envelope.event_id)[-ADJUSTMENT_MEMORY:]
+    updated = replace(current, on_hand=on_hand, recent_adjustments=remembered)
     return updated, [_level(updated, msg, now)]
 
 
@@ -101,7 +119,7 @@ def reserve_stock(item: StockItem | None, msg: Message, now: int) -> Decision:
     order_id, quantity = msg.data["order_id"], int(msg.data["quantity"])
     if item is None:
         return item, [_answer("StockRejected", msg, now, reason=UNKNOWN_SKU, available=0)]
-    if order_id in item.holds or order_id in item.released:
+    if order_id in item.holds or order_id in item.released or order_id in item.shipped_orders:
         # Already decided for this order: answer the same way again.
         if order_id in item.holds:
             return item, [_answer("StockReserved", msg, now)]
@@ -123,10 +141,27 @@ def release_stock(item: StockItem | None, msg: Message, now: int) -> Decision:
     return updated, [_answer("StockReleased", msg, now), _level(updated, msg, now)]
 
 
+def ship_stock(item: StockItem | None, msg: Message, now: int) -> Decision:
+    order_id = msg.data["order_id"]
+    if item is None or order_id not in item.holds:
+        return item, []  # never held, released, or shipped already
+    units = item.holds[order_id]
+    holds = {oid: held for oid, held in item.holds.items() if oid != order_id}
+    updated = replace(
+        item,
+        holds=holds,
+        on_hand=item.on_hand - units,
+        shipped=item.shipped + units,
+        shipped_orders=(*item.shipped_orders, order_id),
+    )
+    return updated, [_answer("StockShipped", msg, now), _level(updated, msg, now)]
+
+
 HANDLERS: dict[str, Callable[[StockItem | None, Message, int], Decision]] = {
     "AdjustStock": adjust_stock,
     "ReserveStock": reserve_stock,
     "ReleaseStock": release_stock,
+    "ShipStock": ship_stock,
 }
 
 

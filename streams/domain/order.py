@@ -3,19 +3,24 @@
 PlaceOrder -> OrderPlaced + ReserveStock per line
 all lines StockReserved -> AuthorizePayment
   PaymentAuthorized -> OrderConfirmed + ScheduleFulfillment
-  PaymentDeclined   -> ReleaseStock (reserved lines) + OrderCancelled(PAYMENT_DECLINED)
-any StockRejected   -> ReleaseStock (reserved lines) + OrderCancelled(OUT_OF_STOCK|UNKNOWN_SKU)
-FulfillmentScheduled -> status FULFILLMENT_SCHEDULED
+      FulfillmentScheduled -> OrderShipped (+ ShipStock per line) -> OrderDelivered
+          -> OrderCompleted
+  PaymentDeclined -> ReleaseStock (reserved lines) + OrderCancelled(PAYMENT_DECLINED |
+                     FRAUD_SUSPECTED)
+any StockRejected -> ReleaseStock (reserved lines) + OrderCancelled(OUT_OF_STOCK | UNKNOWN_SKU)
+CancelOrder before shipment -> release stock, refund if charged -> OrderCancelled(CUSTOMER_REQUEST)
+    (once fulfillment is scheduled the warehouse is asked first: FulfillmentCancelled lets the
+    cancel go on; OrderShipped wins the race and the order carries on to delivery)
 
-Handlers are idempotent per stage: a message that no longer fits the order's stage (a
-duplicate, or one that lost a race) changes nothing. Output event ids derive from the cause's
-event id, so a re-processed message re-creates identical events.
+Handlers are idempotent: a message that no longer fits the order's stage (a duplicate, or
+one that lost a race) changes nothing. Output event ids derive from the cause's event id, so
+a re-processed message re-creates identical events, which consumers drop as duplicates.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from orderflow import topics
@@ -28,13 +33,20 @@ PRODUCER = "order-agent"
 PENDING = "PENDING"
 CONFIRMED = "CONFIRMED"
 FULFILLMENT_SCHEDULED = "FULFILLMENT_SCHEDULED"
+SHIPPED = "SHIPPED"
+DELIVERED = "DELIVERED"
+COMPLETED = "COMPLETED"
 CANCELLED = "CANCELLED"
 
 # Saga stages: where the orchestration is, finer than the public status.
-RESERVING = "RESERVING"
-AUTHORIZING = "AUTHORIZING"
-FULFILLING = "FULFILLING"
-ENDED = "ENDED"
+RESERVING = "RESERVING"  # waiting for every line's reservation
+AUTHORIZING = "AUTHORIZING"  # waiting for the payment verdict
+FULFILLING = "FULFILLING"  # paid; the warehouse has it (scheduled, shipped, delivered)
+CANCELLING = "CANCELLING"  # customer cancel asked the warehouse to stop the shipment
+ENDED = "ENDED"  # COMPLETED or CANCELLED
+
+CUSTOMER_REQUEST = "CUSTOMER_REQUEST"
+CANCEL_REASON_BY_DECLINE = {"FRAUD_SUSPECTED": "FRAUD_SUSPECTED"}
 
 
 @dataclass(frozen=True)
@@ -48,7 +60,8 @@ class OrderState:
     cancel_reason: str | None = None
     reserved: tuple[str, ...] = ()  # SKUs whose reservation is held
     released: tuple[str, ...] = ()  # SKUs given back after a cancel
-    fulfillment_scheduled: bool = field(default=False)
+    authorized_amount: str | None = None  # set once the payment is authorized
+    refunded: bool = False
 
     @property
     def lines(self) -> list[Mapping[str, Any]]:
@@ -91,56 +104,25 @@ def _jsonable(value: Any) -> Any:
 Decision = tuple[OrderState | None, list[Message]]
 
 
-def _emit(state: OrderState, cause: Message, now: int) -> Callable[..., Message]:
-    def emit(
-        event_type: str, topic: str, key: str, discriminator: str = "", **data: Any
+class _Emitter:
+    """Builds the messages one input causes: same correlation, causation = the input."""
+
+    def __init__(self, cause: Message, now: int) -> None:
+        self.cause, self.now = cause, now
+
+    def __call__(
+        self, event_type: str, topic: str, key: str, discriminator: str = "", **data: Any
     ) -> Message:
-        return cause.caused(event_type, topic, key, data, PRODUCER, now, discriminator)
+        return self.cause.caused(event_type, topic, key, data, PRODUCER, self.now, discriminator)
 
-    return emit
-
-
-def place_order(state: OrderState | None, msg: Message, now: int) -> Decision:
-    placed = dict(msg.data)
-    if state is None:
-        state = OrderState(
-            order_id=msg.key,
-            placed=placed,
-            correlation_id=msg.envelope.correlation_id,
-            placed_event_id=msg.envelope.event_id,
+    def order_event(self, state: OrderState, event_type: str, **data: Any) -> Message:
+        return self(
+            event_type, topics.ORDERS_EVENTS.name, state.order_id, order_id=state.order_id, **data
         )
-    elif state.placed_event_id != msg.envelope.event_id:
-        return state, []  # a second PlaceOrder for a known order id: nothing new happens
-    emit = _emit(state, msg, now)
-    outputs = [
-        emit(
-            "OrderPlaced",
-            topics.ORDERS_EVENTS.name,
-            state.order_id,
-            **placed,
-            total_amount=order_total(state.lines),
-        )
-    ]
-    outputs += [
-        emit(
-            "ReserveStock",
-            topics.INVENTORY_COMMANDS.name,
-            line["sku"],
-            line["sku"],
-            order_id=state.order_id,
-            sku=line["sku"],
-            quantity=int(line["quantity"]),
-        )
-        for line in state.lines
-    ]
-    return state, outputs
 
-
-def _release(state: OrderState, skus: list[str], cause: Message, now: int) -> list[Message]:
-    emit = _emit(state, cause, now)
-    return [
-        emit(
-            "ReleaseStock",
+    def stock(self, state: OrderState, event_type: str, sku: str) -> Message:
+        return self(
+            event_type,
             topics.INVENTORY_COMMANDS.name,
             sku,
             sku,
@@ -148,36 +130,64 @@ def _release(state: OrderState, skus: list[str], cause: Message, now: int) -> li
             sku=sku,
             quantity=state.quantity_of(sku),
         )
-        for sku in skus
-    ]
 
 
-def _cancel(state: OrderState, reason: str, detail: str, cause: Message, now: int) -> Decision:
-    to_release = [sku for sku in state.reserved if sku not in state.released]
-    state = replace(
-        state,
-        status=CANCELLED,
-        stage=ENDED,
-        cancel_reason=reason,
-        released=state.released + tuple(to_release),
-    )
-    outputs = _release(state, to_release, cause, now)
-    outputs.append(
-        _emit(state, cause, now)(
-            "OrderCancelled",
-            topics.ORDERS_EVENTS.name,
-            state.order_id,
-            order_id=state.order_id,
-            reason=reason,
-            detail=detail,
+def place_order(state: OrderState | None, msg: Message, now: int) -> Decision:
+    if state is None:
+        state = OrderState(
+            order_id=msg.key,
+            placed=dict(msg.data),
+            correlation_id=msg.envelope.correlation_id,
+            placed_event_id=msg.envelope.event_id,
         )
-    )
+    elif state.placed_event_id != msg.envelope.event_id or state.stage != RESERVING:
+        return state, []  # another PlaceOrder for a known id, or one long since acted on
+    emit = _Emitter(msg, now)
+    outputs = [
+        emit.order_event(
+            state,
+            "OrderPlaced",
+            **{k: v for k, v in state.placed.items() if k != "order_id"},
+            total_amount=order_total(state.lines),
+        )
+    ]
+    outputs += [emit.stock(state, "ReserveStock", line["sku"]) for line in state.lines]
     return state, outputs
 
 
-def _authorize(state: OrderState, cause: Message, now: int) -> Message:
+def _release_all(state: OrderState, emit: _Emitter) -> tuple[OrderState, list[Message]]:
+    to_release = [sku for sku in state.reserved if sku not in state.released]
+    state = replace(state, released=(*state.released, *to_release))
+    return state, [emit.stock(state, "ReleaseStock", sku) for sku in to_release]
+
+
+def _refund(state: OrderState, emit: _Emitter) -> tuple[OrderState, list[Message]]:
+    if state.authorized_amount is None or state.refunded:
+        return state, []
+    refund = emit(
+        "RefundPayment",
+        topics.PAYMENTS_COMMANDS.name,
+        state.order_id,
+        order_id=state.order_id,
+        customer_id=state.placed["customer_id"],
+        amount=money(state.authorized_amount),
+        currency=state.placed["currency"],
+    )
+    return replace(state, refunded=True), [refund]
+
+
+def _cancel(state: OrderState, reason: str, detail: str, emit: _Emitter) -> Decision:
+    """End the order cancelled: give back its stock, refund what was charged, announce it."""
+    state = replace(state, status=CANCELLED, stage=ENDED, cancel_reason=reason)
+    state, releases = _release_all(state, emit)
+    state, refunds = _refund(state, emit)
+    cancelled = emit.order_event(state, "OrderCancelled", reason=reason, detail=detail)
+    return state, [*releases, *refunds, cancelled]
+
+
+def _authorize(state: OrderState, emit: _Emitter) -> Message:
     placed = state.placed
-    return _emit(state, cause, now)(
+    return emit(
         "AuthorizePayment",
         topics.PAYMENTS_COMMANDS.name,
         state.order_id,
@@ -193,45 +203,50 @@ def _authorize(state: OrderState, cause: Message, now: int) -> Message:
 def stock_reserved(state: OrderState | None, msg: Message, now: int) -> Decision:
     if state is None:
         return state, []
-    sku = msg.data["sku"]
+    sku, emit = msg.data["sku"], _Emitter(msg, now)
     if state.stage == ENDED:
-        # A reservation that lands after the order was cancelled is given straight back.
-        if sku in state.released:
-            # Seen again: re-sending is safe, inventory releases once per (order_id, sku).
-            return state, _release(state, [sku], msg, now)
-        state = replace(state, reserved=(*state.reserved, sku), released=(*state.released, sku))
-        return state, _release(state, [sku], msg, now)
-    if sku in state.reserved:
-        if state.stage == AUTHORIZING and len(state.reserved) == len(state.lines):
-            # Redelivery of the last reservation: re-emit the identical AuthorizePayment.
-            return state, [_authorize(state, msg, now)]
+        # A reservation that lands after the order was cancelled is given straight back;
+        # re-sending is safe, inventory releases once per (order_id, sku).
+        if sku not in state.reserved:
+            state = replace(state, reserved=(*state.reserved, sku))
+        state = replace(state, released=tuple(dict.fromkeys((*state.released, sku))))
+        return state, [emit.stock(state, "ReleaseStock", sku)]
+    if state.stage != RESERVING or sku in state.reserved:
         return state, []
     state = replace(state, reserved=(*state.reserved, sku))
     if len(state.reserved) < len(state.lines):
         return state, []
     state = replace(state, stage=AUTHORIZING)
-    return state, [_authorize(state, msg, now)]
+    return state, [_authorize(state, emit)]
 
 
 def stock_rejected(state: OrderState | None, msg: Message, now: int) -> Decision:
     if state is None or state.stage != RESERVING:
         return state, []
-    reason = msg.data["reason"]
     detail = f"{msg.data['sku']}: wanted {msg.data['quantity']}, available {msg.data['available']}"
-    return _cancel(state, reason, detail, msg, now)
+    return _cancel(state, msg.data["reason"], detail, _Emitter(msg, now))
 
 
 def payment_authorized(state: OrderState | None, msg: Message, now: int) -> Decision:
-    if state is None or state.stage not in (AUTHORIZING, FULFILLING):
+    if state is None:
         return state, []
-    state = replace(state, status=CONFIRMED, stage=FULFILLING)
-    emit = _emit(state, msg, now)
+    emit = _Emitter(msg, now)
+    if state.stage == ENDED and state.authorized_amount is None:
+        # Cancelled while the gateway was deciding: the money goes straight back.
+        state = replace(state, authorized_amount=str(money(msg.data["amount"])))
+        return _refund(state, emit)
+    if state.stage != AUTHORIZING:
+        return state, []
+    state = replace(
+        state,
+        status=CONFIRMED,
+        stage=FULFILLING,
+        authorized_amount=str(money(msg.data["amount"])),
+    )
     return state, [
-        emit(
+        emit.order_event(
+            state,
             "OrderConfirmed",
-            topics.ORDERS_EVENTS.name,
-            state.order_id,
-            order_id=state.order_id,
             total_amount=money(msg.data["amount"]),
             currency=msg.data["currency"],
         ),
@@ -249,22 +264,67 @@ def payment_authorized(state: OrderState | None, msg: Message, now: int) -> Deci
 def payment_declined(state: OrderState | None, msg: Message, now: int) -> Decision:
     if state is None or state.stage != AUTHORIZING:
         return state, []
-    return _cancel(state, "PAYMENT_DECLINED", str(msg.data["reason"]), msg, now)
+    reason = CANCEL_REASON_BY_DECLINE.get(msg.data.get("code", ""), "PAYMENT_DECLINED")
+    return _cancel(state, reason, str(msg.data["reason"]), _Emitter(msg, now))
 
 
 def fulfillment_scheduled(state: OrderState | None, msg: Message, now: int) -> Decision:
-    if state is None or state.stage != FULFILLING:
+    if state is None or state.stage != FULFILLING or state.status != CONFIRMED:
         return state, []
-    return replace(state, status=FULFILLMENT_SCHEDULED, fulfillment_scheduled=True), []
+    return replace(state, status=FULFILLMENT_SCHEDULED), []
+
+
+def order_shipped(state: OrderState | None, msg: Message, now: int) -> Decision:
+    if state is None or state.stage not in (FULFILLING, CANCELLING) or state.status == SHIPPED:
+        return state, []
+    # Shipped wins over a pending customer cancel: the goods have left.
+    state = replace(state, status=SHIPPED, stage=FULFILLING)
+    emit = _Emitter(msg, now)
+    return state, [emit.stock(state, "ShipStock", line["sku"]) for line in state.lines]
+
+
+def order_delivered(state: OrderState | None, msg: Message, now: int) -> Decision:
+    if state is None or state.stage != FULFILLING or state.status != SHIPPED:
+        return state, []
+    state = replace(state, status=COMPLETED, stage=ENDED)
+    return state, [_Emitter(msg, now).order_event(state, "OrderCompleted")]
+
+
+def cancel_order(state: OrderState | None, msg: Message, now: int) -> Decision:
+    if state is None or state.stage in (ENDED, CANCELLING) or state.status in (SHIPPED, DELIVERED):
+        return state, []  # unknown, over, already being cancelled, or gone: nothing to do
+    emit = _Emitter(msg, now)
+    if state.stage == FULFILLING:
+        # The warehouse decides whether the parcel can still be stopped.
+        state = replace(state, stage=CANCELLING)
+        return state, [
+            emit(
+                "CancelFulfillment",
+                topics.FULFILLMENT_COMMANDS.name,
+                state.order_id,
+                order_id=state.order_id,
+            )
+        ]
+    return _cancel(state, CUSTOMER_REQUEST, "cancelled by the customer", emit)
+
+
+def fulfillment_cancelled(state: OrderState | None, msg: Message, now: int) -> Decision:
+    if state is None or state.stage != CANCELLING:
+        return state, []
+    return _cancel(state, CUSTOMER_REQUEST, "cancelled by the customer", _Emitter(msg, now))
 
 
 HANDLERS: dict[str, Callable[[OrderState | None, Message, int], Decision]] = {
     "PlaceOrder": place_order,
+    "CancelOrder": cancel_order,
     "StockReserved": stock_reserved,
     "StockRejected": stock_rejected,
     "PaymentAuthorized": payment_authorized,
     "PaymentDeclined": payment_declined,
     "FulfillmentScheduled": fulfillment_scheduled,
+    "FulfillmentCancelled": fulfillment_cancelled,
+    "OrderShipped": order_shipped,
+    "OrderDelivered": order_delivered,
 }
 
 

@@ -1,27 +1,55 @@
-"""The payment participant: a simulated gateway. The scenario travels with the order
-(`payment.scenario`): approve, decline. One decision per order, remembered, so a repeated
-AuthorizePayment gets the same answer and never a second authorization."""
+"""The payment participant: a simulated gateway with retries, a fraud rule over a spend
+window, and refunds. One verdict per order, remembered, so a repeated AuthorizePayment gets
+the same answer and never a second authorization; a refund happens at most once.
+
+Gateway scenarios (from the order's `payment.scenario`): `approve`, `decline`, and `error`:
+the gateway fails transiently on every call, which the agent retries with exponential
+backoff up to MAX_ATTEMPTS before declining with GATEWAY_ERROR."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from decimal import Decimal
 from typing import Any
 
 from orderflow import topics
 from schemas.events import Message, derive_id
+from streams.domain.money import money
 
 PRODUCER = "payment-agent"
-APPROVE = "approve"
-DECLINE = "decline"
+AUTHORIZED = "PaymentAuthorized"
+DECLINED = "PaymentDeclined"
+MAX_ATTEMPTS = 4
+
+# What one gateway call answers.
+APPROVED = "approved"
+REFUSED = "refused"
+TRANSIENT = "transient-error"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the gateway (with retries) and the fraud rule concluded for one authorization."""
+
+    outcome: str  # AUTHORIZED | DECLINED
+    code: str | None = None  # DECLINED, GATEWAY_ERROR, FRAUD_SUSPECTED
+    reason: str | None = None
+    attempts: int = 1
 
 
 @dataclass(frozen=True)
 class PaymentState:
     order_id: str
-    outcome: str  # PaymentAuthorized | PaymentDeclined
-    authorization_id: str | None
-    reason: str | None
+    customer_id: str
+    outcome: str
+    amount: str
+    currency: str
+    authorization_id: str | None = None
+    code: str | None = None
+    reason: str | None = None
+    attempts: int = 1
+    refunded: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -31,25 +59,95 @@ class PaymentState:
         return cls(**data)
 
 
-def gateway(order_id: str, scenario: str) -> PaymentState:
-    """The simulated gateway's verdict for a scenario."""
-    if scenario == APPROVE:
-        return PaymentState(order_id, "PaymentAuthorized", derive_id("auth", order_id), None)
-    return PaymentState(order_id, "PaymentDeclined", None, f"gateway declined ({scenario})")
+def gateway_call(scenario: str, attempt: int) -> str:
+    """The simulated gateway's answer to one call."""
+    if scenario == "approve":
+        return APPROVED
+    if scenario == "error":
+        return TRANSIENT
+    return REFUSED
 
 
-def decide(
+def backoff_s(attempt: int, base_s: float) -> float:
+    """Delay before retry number `attempt` (1-based): base, 2*base, 4*base, ..."""
+    return base_s * 2 ** (attempt - 1)
+
+
+def verdict_after(answers: list[str]) -> Verdict:
+    """The verdict once the calls made so far ended (a final answer, or attempts ran out)."""
+    last, attempts = answers[-1], len(answers)
+    if last == APPROVED:
+        return Verdict(AUTHORIZED, attempts=attempts)
+    if last == REFUSED:
+        return Verdict(DECLINED, "DECLINED", "the gateway declined the card", attempts)
+    return Verdict(
+        DECLINED, "GATEWAY_ERROR", f"gateway unavailable after {attempts} attempts", attempts
+    )
+
+
+def fraud_suspected(spent_in_window: Decimal, amount: Decimal, limit: Decimal) -> bool:
+    """The fraud rule: a customer's authorized spend within one window may not pass `limit`."""
+    return spent_in_window + amount > limit
+
+
+FRAUD = Verdict(DECLINED, "FRAUD_SUSPECTED", "spend limit for the time window exceeded")
+
+
+def authorize(
+    state: PaymentState | None, msg: Message, now: int, verdict: Verdict
+) -> tuple[PaymentState, list[Message]]:
+    """Record the verdict and announce it; an order already decided gets nothing new."""
+    data = msg.data
+    if state is not None:
+        return state, []
+    state = PaymentState(
+        order_id=data["order_id"],
+        customer_id=data["customer_id"],
+        outcome=verdict.outcome,
+        amount=str(money(data["amount"])),
+        currency=data["currency"],
+        authorization_id=(
+            derive_id("authorization", data["order_id"]) if verdict.outcome == AUTHORIZED else None
+        ),
+        code=verdict.code,
+        reason=verdict.reason,
+        attempts=verdict.attempts,
+    )
+    common = {
+        "order_id": state.order_id,
+        "amount": money(state.amount),
+        "currency": state.currency,
+        "attempts": state.attempts,
+    }
+    if state.outcome == AUTHORIZED:
+        details = {**common, "authorization_id": state.authorization_id}
+    else:
+        details = {**common, "reason": state.reason, "code": state.code}
+    event = msg.caused(
+        state.outcome, topics.PAYMENTS_EVENTS.name, state.order_id, details, PRODUCER, now
+    )
+    return state, [event]
+
+
+def refund(
     state: PaymentState | None, msg: Message, now: int
 ) -> tuple[PaymentState | None, list[Message]]:
-    if msg.type != "AuthorizePayment":
+    if state is None or state.outcome != AUTHORIZED:
+        return state, []  # nothing was charged
+    if state.refunded:
         return state, []
-    order_id = msg.data["order_id"]
-    if state is None:
-        state = gateway(order_id, msg.data["scenario"])
-    common = {"order_id": order_id, "amount": msg.data["amount"], "currency": msg.data["currency"]}
-    if state.outcome == "PaymentAuthorized":
-        data = {**common, "authorization_id": state.authorization_id}
-    else:
-        data = {**common, "reason": state.reason}
-    event = msg.caused(state.outcome, topics.PAYMENTS_EVENTS.name, order_id, data, PRODUCER, now)
+    state = replace(state, refunded=True)
+    event = msg.caused(
+        "PaymentRefunded",
+        topics.PAYMENTS_EVENTS.name,
+        state.order_id,
+        {
+            "order_id": state.order_id,
+            "amount": money(state.amount),
+            "currency": state.currency,
+            "authorization_id": state.authorization_id,
+        },
+        PRODUCER,
+        now,
+    )
     return state, [event]

@@ -199,3 +199,114 @@ def test_state_survives_its_json_form():
 def test_events_for_an_unknown_order_are_ignored():
     _, out = _run(None, place_order(lines={"A": 1}))
     assert _run(None, _reserved(out[1])) == (None, [])
+
+
+def _confirmed() -> tuple[order.OrderState, Message]:
+    state, ask = _authorizing()
+    state, out = _run(
+        state,
+        reply(
+            ask,
+            "PaymentAuthorized",
+            topics.PAYMENTS_EVENTS.name,
+            order_id=state.order_id,
+            amount=Decimal("10.50"),
+            currency="EUR",
+            authorization_id="auth-1",
+        ),
+    )
+    return state, out[1]
+
+
+def _fulfillment(cause: Message, event_type: str, state: order.OrderState, **data) -> Message:
+    return reply(cause, event_type, topics.FULFILLMENT_EVENTS.name, order_id=state.order_id, **data)
+
+
+def test_shipped_ships_the_stock_and_delivered_completes_the_order():
+    state, schedule = _confirmed()
+    state, _ = _run(state, _fulfillment(schedule, "FulfillmentScheduled", state, warehouse="W"))
+    state, out = _run(
+        state,
+        _fulfillment(schedule, "OrderShipped", state, warehouse="W", tracking_id="T", items=[]),
+    )
+    assert state.status == "SHIPPED" and types(out) == ["ShipStock"] and out[0].key == "A"
+    state, out = _run(state, _fulfillment(schedule, "OrderDelivered", state, tracking_id="T"))
+    assert state.status == "COMPLETED" and types(out) == ["OrderCompleted"]
+    # a late customer cancel changes nothing
+    cancel = reply(schedule, "CancelOrder", topics.ORDERS_COMMANDS.name, order_id=state.order_id)
+    assert _run(state, cancel) == (state, [])
+
+
+def _cancel_cmd(state: order.OrderState, cause: Message) -> Message:
+    return reply(
+        cause, "CancelOrder", topics.ORDERS_COMMANDS.name, order_id=state.order_id, note=None
+    )
+
+
+def test_cancel_while_reserving_releases_and_cancels_at_once():
+    msg = place_order(lines={"A": 1, "B": 1})
+    state, out = _run(None, msg)
+    state, _ = _run(state, _reserved(out[1]))
+    state, after = _run(state, _cancel_cmd(state, msg))
+    assert types(after) == ["ReleaseStock", "OrderCancelled"]
+    assert state.cancel_reason == "CUSTOMER_REQUEST"
+    state, late = _run(state, _reserved(out[2]))  # B's reservation arrives afterwards
+    assert types(late) == ["ReleaseStock"] and late[0].key == "B"
+
+
+def test_cancel_while_authorizing_refunds_a_late_authorization():
+    state, ask = _authorizing()
+    state, after = _run(state, _cancel_cmd(state, ask))
+    assert types(after) == ["ReleaseStock", "OrderCancelled"]
+    state, late = _run(
+        state,
+        reply(
+            ask,
+            "PaymentAuthorized",
+            topics.PAYMENTS_EVENTS.name,
+            order_id=state.order_id,
+            amount=Decimal("10.50"),
+            currency="EUR",
+            authorization_id="auth-1",
+        ),
+    )
+    assert types(late) == ["RefundPayment"] and late[0].data["amount"] == Decimal("10.50")
+    assert state.refunded
+
+
+def test_cancel_after_confirmation_asks_the_warehouse_first():
+    state, schedule = _confirmed()
+    state, asked = _run(state, _cancel_cmd(state, schedule))
+    assert types(asked) == ["CancelFulfillment"] and state.stage == order.CANCELLING
+    state, out = _run(state, _fulfillment(schedule, "FulfillmentCancelled", state, warehouse="W"))
+    assert types(out) == ["ReleaseStock", "RefundPayment", "OrderCancelled"]
+    assert state.status == "CANCELLED" and state.cancel_reason == "CUSTOMER_REQUEST"
+
+
+def test_shipment_wins_the_race_against_a_cancel():
+    state, schedule = _confirmed()
+    state, _ = _run(state, _cancel_cmd(state, schedule))
+    state, out = _run(
+        state,
+        _fulfillment(schedule, "OrderShipped", state, warehouse="W", tracking_id="T", items=[]),
+    )
+    assert state.status == "SHIPPED" and types(out) == ["ShipStock"]
+    assert state.stage == order.FULFILLING
+
+
+def test_fraud_decline_cancels_as_fraud_suspected():
+    state, ask = _authorizing()
+    state, out = _run(
+        state,
+        reply(
+            ask,
+            "PaymentDeclined",
+            topics.PAYMENTS_EVENTS.name,
+            order_id=state.order_id,
+            amount=Decimal("10.50"),
+            currency="EUR",
+            reason="limit",
+            code="FRAUD_SUSPECTED",
+        ),
+    )
+    assert state.cancel_reason == "FRAUD_SUSPECTED" and types(out)[-1] == "OrderCancelled"

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
+
 from orderflow import topics
+from schemas.codec import Codec
 from schemas.events import command
-from streams.domain import fulfillment, inventory, payment
-from tests.factories import NOW, types
+from streams.domain import fulfillment, inventory, notification, payment
+from tests.factories import NOW, MemoryRegistry, types
 
 
 def _cmd(event_type: str, key: str, **data):
@@ -97,38 +101,128 @@ def test_release_gives_units_back_once():
     assert late == item and silent == []
 
 
-def _authorize(scenario: str):
+def _authorize(scenario: str, order_id: str = "o1"):
     return _cmd(
         "AuthorizePayment",
-        "o1",
-        order_id="o1",
+        order_id,
+        order_id=order_id,
         customer_id="c",
-        amount="10.00",
+        amount=Decimal("10.00"),
         currency="EUR",
         method="card",
         scenario=scenario,
     )
 
 
-def test_payment_approve_and_decline():
-    state, out = payment.decide(None, _authorize("approve"), NOW)
-    assert state is not None and types(out) == ["PaymentAuthorized"]
-    assert out[0].data["authorization_id"]
-    state, out = payment.decide(None, _authorize("decline"), NOW)
-    assert types(out) == ["PaymentDeclined"]
+def _gateway(scenario: str) -> payment.Verdict:
+    """The retry policy as the agent runs it, without the sleeping."""
+    answers: list[str] = []
+    while True:
+        answers.append(payment.gateway_call(scenario, len(answers) + 1))
+        if answers[-1] != payment.TRANSIENT or len(answers) >= payment.MAX_ATTEMPTS:
+            return payment.verdict_after(answers)
+
+
+def test_payment_approve_decline_and_bounded_retries():
+    _state, out = payment.authorize(None, _authorize("approve"), NOW, _gateway("approve"))
+    assert types(out) == ["PaymentAuthorized"] and out[0].data["authorization_id"]
+    _, out = payment.authorize(None, _authorize("decline"), NOW, _gateway("decline"))
+    assert types(out) == ["PaymentDeclined"] and out[0].data["code"] == "DECLINED"
+    _, out = payment.authorize(None, _authorize("error"), NOW, _gateway("error"))
+    assert out[0].data["code"] == "GATEWAY_ERROR"
+    assert out[0].data["attempts"] == payment.MAX_ATTEMPTS
+
+
+def test_backoff_doubles():
+    assert [payment.backoff_s(n, 0.1) for n in (1, 2, 3)] == [0.1, 0.2, 0.4]
 
 
 def test_payment_decision_is_remembered_so_nothing_is_authorized_twice():
-    state, first = payment.decide(None, _authorize("approve"), NOW)
-    same, second = payment.decide(state, _authorize("decline"), NOW)
-    assert same == state and types(second) == ["PaymentAuthorized"]
-    assert second[0].data["authorization_id"] == first[0].data["authorization_id"]
+    state, _first = payment.authorize(None, _authorize("approve"), NOW, _gateway("approve"))
+    same, second = payment.authorize(state, _authorize("decline"), NOW, _gateway("decline"))
+    assert same == state and second == []
+
+
+def test_fraud_rule_over_the_spend_window():
+    assert not payment.fraud_suspected(Decimal("90"), Decimal("10"), Decimal("100"))
+    assert payment.fraud_suspected(Decimal("90.01"), Decimal("10"), Decimal("100"))
+    _, out = payment.authorize(None, _authorize("approve"), NOW, payment.FRAUD)
+    assert out[0].data["code"] == "FRAUD_SUSPECTED"
+
+
+def test_refund_only_what_was_authorized_and_only_once():
+    state, _ = payment.authorize(None, _authorize("approve"), NOW, _gateway("approve"))
+    refund = _cmd(
+        "RefundPayment",
+        "o1",
+        order_id="o1",
+        customer_id="c",
+        amount=Decimal("10.00"),
+        currency="EUR",
+    )
+    state, out = payment.refund(state, refund, NOW)
+    assert types(out) == ["PaymentRefunded"] and state is not None and state.refunded
+    assert payment.refund(state, refund, NOW) == (state, [])
+    declined, _ = payment.authorize(None, _authorize("decline", "o2"), NOW, _gateway("decline"))
+    assert payment.refund(declined, refund, NOW)[1] == []
+
+
+DELAYS = fulfillment.CarrierDelays(ship_ms=100, deliver_ms=200)
+
+
+def _schedule(country: str = "US"):
+    return _cmd(
+        "ScheduleFulfillment", "o1", order_id="o1", shipping_address={"country": country}, items=[]
+    )
 
 
 def test_fulfillment_picks_the_warehouse_by_country():
-    schedule = _cmd(
-        "ScheduleFulfillment", "o1", order_id="o1", shipping_address={"country": "US"}, items=[]
-    )
-    state, out = fulfillment.decide(None, schedule, NOW)
-    assert state == "WH-US-NJ" and out[0].data["warehouse"] == "WH-US-NJ"
+    state, out = fulfillment.decide(None, _schedule(), NOW, DELAYS)
+    assert state is not None and state.warehouse == "WH-US-NJ"
+    assert out[0].data["warehouse"] == "WH-US-NJ"
     assert fulfillment.warehouse_for("zz") == fulfillment.DEFAULT_WAREHOUSE
+
+
+def test_the_carrier_ships_then_delivers_when_due():
+    line = {"sku": "A", "quantity": 1, "unit_price": Decimal("2.50")}
+    schedule = _cmd(
+        "ScheduleFulfillment", "o1", order_id="o1", shipping_address={"country": "US"}, items=[line]
+    )
+    state, _ = fulfillment.decide(None, schedule, NOW, DELAYS)
+    assert state is not None
+    state = fulfillment.Shipment.from_json(json.loads(json.dumps(state.to_json())))
+    assert fulfillment.due_tick(state, NOW + 99) is None
+    tick = fulfillment.due_tick(state, NOW + 100)
+    assert tick is not None and tick.type == "AdvanceShipment"
+    assert fulfillment.due_tick(state, NOW + 150).envelope.event_id == tick.envelope.event_id
+    state, out = fulfillment.decide(state, tick, NOW + 100, DELAYS)
+    assert types(out) == ["OrderShipped"] and state is not None and state.stage == "SHIPPED"
+    Codec(MemoryRegistry()).encode(out[0])  # type: ignore[arg-type]  # items encode as decimals
+    again, nothing = fulfillment.decide(state, tick, NOW + 101, DELAYS)  # a duplicate tick
+    assert nothing == [] and again == state
+    tick = fulfillment.due_tick(state, NOW + 300)
+    assert tick is not None
+    state, out = fulfillment.decide(state, tick, NOW + 300, DELAYS)
+    assert types(out) == ["OrderDelivered"] and fulfillment.due_tick(state, NOW + 999) is None
+
+
+def test_cancel_stops_a_shipment_only_before_it_left():
+    state, _ = fulfillment.decide(None, _schedule(), NOW, DELAYS)
+    cancel = _cmd("CancelFulfillment", "o1", order_id="o1")
+    stopped, out = fulfillment.decide(state, cancel, NOW, DELAYS)
+    assert types(out) == ["FulfillmentCancelled"] and stopped is not None
+    assert fulfillment.due_tick(stopped, NOW + 10_000) is None
+    tick = fulfillment.due_tick(state, NOW + 100)  # type: ignore[arg-type]
+    shipped, _ = fulfillment.decide(state, tick, NOW + 100, DELAYS)
+    assert fulfillment.decide(shipped, cancel, NOW + 101, DELAYS)[1] == []
+
+
+def test_one_notification_per_transition():
+    placed = _cmd("OrderPlaced", "o1", order_id="o1", customer_email="a@b.c")
+    state, out = notification.decide(None, placed, NOW)
+    assert types(out) == ["NotificationSent"] and out[0].data["recipient"] == "a@b.c"
+    assert notification.decide(state, placed, NOW) == (state, [])
+    confirmed = _cmd("OrderConfirmed", "o1", order_id="o1")
+    state, out = notification.decide(state, confirmed, NOW)
+    assert out[0].data["template"] == "OrderConfirmed"
+    assert notification.decide(state, _cmd("StockReleased", "o1", order_id="o1"), NOW)[1] == []
