@@ -46,7 +46,8 @@ class Services:
         self.codec = Codec(SchemaRegistry(settings.registry_url, timeout_s=3.0))
         self.producer = AsyncProducer(settings.kafka_bootstrap, settings.produce_timeout_s)
         self.es = AsyncElasticsearch(settings.elasticsearch_url, request_timeout=10)
-        self.worker = httpx.AsyncClient(base_url=settings.worker_web_url, timeout=5.0)
+        self.inventory = httpx.AsyncClient(base_url=settings.worker_url("inventory"), timeout=5.0)
+        self.analytics = httpx.AsyncClient(base_url=settings.worker_url("analytics"), timeout=5.0)
         self.idempotency = IdempotencyStore(settings.state_dir / "api-idempotency")
 
     async def publish(self, message: Message) -> None:
@@ -62,7 +63,8 @@ class Services:
     async def close(self) -> None:
         self.producer.close()
         await self.es.close()
-        await self.worker.aclose()
+        await self.inventory.aclose()
+        await self.analytics.aclose()
         self.idempotency.close()
 
 
@@ -295,7 +297,7 @@ async def live_analytics(
     tables (newest minute first)."""
     svc = services(request)
     try:
-        answer = await svc.worker.get("/analytics/per-minute/", params={"minutes": minutes})
+        answer = await svc.analytics.get("/analytics/per-minute/", params={"minutes": minutes})
     except httpx.HTTPError as exc:
         raise HTTPException(503, f"analytics worker unavailable: {exc!r}") from exc
     if answer.status_code != 200:
@@ -307,7 +309,7 @@ async def live_analytics(
 async def _stock_view(svc: Services, sku: str) -> dict[str, Any] | None:
     """Live from the inventory table, via the worker that owns the SKU's partition."""
     try:
-        answer = await svc.worker.get(f"/inventory/{sku}/")
+        answer = await svc.inventory.get(f"/inventory/{sku}/")
     except httpx.HTTPError as exc:
         raise HTTPException(503, f"inventory worker unavailable: {exc!r}") from exc
     if answer.status_code == 404:
@@ -335,10 +337,14 @@ async def _adjust(svc: Services, sku: str, data: dict[str, Any], expect: Any) ->
         PRODUCER,
     )
     await svc.publish(message)
-    # Read-your-writes: wait briefly until the table shows the change.
+    # Read-your-writes: wait briefly until the table shows the change. It is accepted
+    # whatever happens now (202 if the inventory worker is slow or restarting).
     deadline = time.monotonic() + 5.0
     while time.monotonic() < deadline:
-        view = await _stock_view(svc, sku)
+        try:
+            view = await _stock_view(svc, sku)
+        except HTTPException:
+            view = None
         if view is not None and expect(view):
             return JSONResponse(view, status_code=200)
         await asyncio.sleep(0.05)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import TypeVar
 
@@ -36,15 +36,23 @@ def _eventually(what: str, call: Callable[[], T], timeout_s: float = 120.0) -> T
             time.sleep(1.0)
 
 
-def create_topics(settings: config.Settings) -> list[str]:
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+def ensure_topics(
+    bootstrap: str, partitions: int, wanted: Mapping[str, Mapping[str, str]]
+) -> list[str]:
+    """Create the topics of `wanted` (name -> topic config) that do not exist yet; returns
+    their names. Waits for a broker that is not up yet."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(_eventually("list topics", lambda: admin.list_topics(timeout=5).topics))
-    wanted = [name for spec in topics.ALL for name in (spec.name, spec.dlq)]
     missing = [name for name in wanted if name not in existing]
     if missing:
         futures = admin.create_topics(
             [
-                NewTopic(name, num_partitions=settings.partitions, replication_factor=1)
+                NewTopic(
+                    name,
+                    num_partitions=partitions,
+                    replication_factor=1,
+                    config=dict(wanted[name]),
+                )
                 for name in missing
             ]
         )
@@ -55,6 +63,11 @@ def create_topics(settings: config.Settings) -> list[str]:
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
                     raise
     return missing
+
+
+def create_topics(settings: config.Settings) -> list[str]:
+    names = [name for spec in topics.ALL for name in (spec.name, spec.dlq)]
+    return ensure_topics(settings.kafka_bootstrap, settings.partitions, {n: {} for n in names})
 
 
 def register_schemas(settings: config.Settings) -> list[SubjectOutcome]:
@@ -108,7 +121,7 @@ def seed(settings: config.Settings) -> int:
         {"bootstrap.servers": settings.kafka_bootstrap, "partitioner": "murmur2_random"}
     )
     seeded = 0
-    with httpx.Client(base_url=settings.worker_web_url, timeout=5) as worker:
+    with httpx.Client(base_url=settings.worker_url("inventory"), timeout=5) as worker:
         for sku, _price, on_hand in CATALOGUE:
             known = _eventually("read stock", partial(_stock_known, worker, sku))
             if known:

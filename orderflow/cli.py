@@ -10,14 +10,13 @@ import time
 from pathlib import Path
 
 from orderflow import config
+from streams import roles
 
 
-def _worker(_: argparse.Namespace) -> None:
-    from streams.app import app
+def _worker(args: argparse.Namespace) -> None:
+    from streams.worker import main
 
-    config.load().state_dir.mkdir(parents=True, exist_ok=True)
-    sys.argv = [sys.argv[0], "worker", "--loglevel", "info"]
-    app.main()
+    main(args.role)
 
 
 def _indexer(_: argparse.Namespace) -> None:
@@ -160,7 +159,9 @@ def _schemas(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="orderflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("worker", help="run the Faust agents").set_defaults(func=_worker)
+    worker = sub.add_parser("worker", help="run the Faust agents of one role")
+    worker.add_argument("role", choices=roles.NAMES, help="which agents (streams/roles.py)")
+    worker.set_defaults(func=_worker)
     sub.add_parser("indexer", help="run the Elasticsearch indexer").set_defaults(func=_indexer)
     sub.add_parser("api", help="run the HTTP API on :8000").set_defaults(func=_api)
     sub.add_parser("init", help="create topics, register schemas, create the index").set_defaults(

@@ -39,12 +39,18 @@ class Settings:
     # with each topic the order agent reads.
     partitions: int = field(default_factory=lambda: _env_int("ORDERFLOW_PARTITIONS", 6))
     app_id: str = field(default_factory=lambda: _env("ORDERFLOW_APP_ID", "orderflow"))
+    # The role a worker process runs (streams/roles.py); set by `orderflow worker ROLE`.
+    role: str = field(default_factory=lambda: _env("ORDERFLOW_ROLE", ""))
+    # Worker web servers: role number i (in streams.roles.ROLES order) listens on base + i.
     worker_web_host: str = field(
         default_factory=lambda: _env("ORDERFLOW_WORKER_WEB_HOST", "127.0.0.1")
     )
-    worker_web_port: int = field(
-        default_factory=lambda: _env_int("ORDERFLOW_WORKER_WEB_PORT", 6066)
+    worker_web_port_base: int = field(
+        default_factory=lambda: _env_int("ORDERFLOW_WORKER_WEB_PORT_BASE", 6066)
     )
+    # Where the API and seed reach the workers that serve reads from their tables.
+    inventory_url: str = field(default_factory=lambda: _env("ORDERFLOW_INVENTORY_URL", ""))
+    analytics_url: str = field(default_factory=lambda: _env("ORDERFLOW_ANALYTICS_URL", ""))
     api_host: str = field(default_factory=lambda: _env("ORDERFLOW_API_HOST", "127.0.0.1"))
     api_port: int = field(default_factory=lambda: _env_int("ORDERFLOW_API_PORT", 8000))
     # How long the API waits for Kafka to acknowledge a command before answering 503.
@@ -76,9 +82,14 @@ class Settings:
     orders_index: str = field(default_factory=lambda: _env("ORDERFLOW_ORDERS_INDEX", "orders-v1"))
     orders_alias: str = field(default_factory=lambda: _env("ORDERFLOW_ORDERS_ALIAS", "orders"))
 
-    @property
-    def worker_web_url(self) -> str:
-        return f"http://{self.worker_web_host}:{self.worker_web_port}"
+    def worker_port(self, role: str) -> int:
+        from streams.roles import NAMES
+
+        return self.worker_web_port_base + NAMES.index(role)
+
+    def worker_url(self, role: str) -> str:
+        explicit = {"inventory": self.inventory_url, "analytics": self.analytics_url}
+        return explicit.get(role) or f"http://{self.worker_web_host}:{self.worker_port(role)}"
 
 
 def load() -> Settings:

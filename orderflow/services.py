@@ -14,11 +14,19 @@ import httpx
 
 from orderflow import admin, config
 from orderflow.config import REPO_ROOT
+from streams import roles
 
 STACK = REPO_ROOT / "infra" / "stack.sh"
 RUN_DIR = REPO_ROOT / ".stack" / "run"
 LOG_DIR = REPO_ROOT / ".stack" / "logs"
-NAMES = ("worker", "indexer", "api")
+# One worker process per role (streams/roles.py), then the indexer and the API.
+WORKERS = tuple(f"worker-{role}" for role in roles.NAMES)
+NAMES = (*WORKERS, "indexer", "api")
+
+
+def command_of(name: str) -> list[str]:
+    """`worker-inventory` runs `orderflow worker inventory`; the others are their own name."""
+    return name.split("-", 1) if name.startswith("worker-") else [name]
 
 
 def stack(action: str) -> None:
@@ -29,13 +37,25 @@ def _pidfile(name: str) -> Path:
     return RUN_DIR / f"{name}.pid"
 
 
+def _alive(pid: int) -> bool:
+    try:  # reap it if it is our own child that exited (a zombie still answers kill 0)
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def pid_of(name: str) -> int | None:
     try:
         pid = int(_pidfile(name).read_text())
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
+    except (FileNotFoundError, ValueError):
         return None
-    return pid
+    return pid if _alive(pid) else None
 
 
 def log_of(name: str) -> Path:
@@ -50,7 +70,7 @@ def start(name: str, env: dict[str, str] | None = None) -> int:
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     with log_of(name).open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "orderflow.cli", name],
+            [sys.executable, "-m", "orderflow.cli", *command_of(name)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -62,29 +82,38 @@ def start(name: str, env: dict[str, str] | None = None) -> int:
     return process.pid
 
 
-def stop(name: str, timeout_s: float = 20.0) -> None:
-    pid = pid_of(name)
-    if pid is None:
-        _pidfile(name).unlink(missing_ok=True)
-        return
-    os.kill(pid, signal.SIGTERM)
+def stop(*names: str, timeout_s: float = 20.0) -> None:
+    """SIGTERM them all at once, wait for them to exit, SIGKILL whatever is left."""
+    running = {name: pid for name in names if (pid := pid_of(name)) is not None}
+    for pid in running.values():
+        os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and pid_of(name):
+    while time.monotonic() < deadline and any(pid_of(name) for name in running):
         time.sleep(0.2)
-    if pid_of(name):
+    for name in names:
+        if pid := pid_of(name):
+            os.kill(pid, signal.SIGKILL)
+        _pidfile(name).unlink(missing_ok=True)
+
+
+def kill(name: str) -> None:
+    """SIGKILL, as a crash would (the crash test's chaos)."""
+    if pid := pid_of(name):
         os.kill(pid, signal.SIGKILL)
+        while _alive(pid):
+            time.sleep(0.05)
     _pidfile(name).unlink(missing_ok=True)
 
 
 def _ready(name: str, settings: config.Settings) -> bool:
-    urls = {
-        "worker": f"{settings.worker_web_url}/readyz/",
-        "api": f"http://{settings.api_host}:{settings.api_port}/healthz",
-    }
-    if name not in urls:
+    if name.startswith("worker-"):
+        url = f"{settings.worker_url(command_of(name)[1])}/readyz/"
+    elif name == "api":
+        url = f"http://{settings.api_host}:{settings.api_port}/healthz"
+    else:
         return pid_of(name) is not None
     try:
-        return httpx.get(urls[name], timeout=2).status_code == 200
+        return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -112,8 +141,8 @@ def up(settings: config.Settings) -> None:
 
 
 def down() -> None:
-    for name in reversed(NAMES):
-        stop(name)
+    stop("api")  # no new orders first, then everything else together
+    stop(*NAMES)
 
 
 def banner(settings: config.Settings) -> str:

@@ -54,12 +54,10 @@ def stack() -> Iterator[config.Settings]:
                 started.append(name)
         services.wait_ready(settings)
     except (subprocess.CalledProcessError, RuntimeError, OSError) as exc:
-        for name in started:
-            services.stop(name)
+        services.stop(*started)
         _unavailable(str(exc))
     yield settings
-    for name in reversed(started):
-        services.stop(name)
+    services.stop(*started)
     if not servers_were_up:
         services.stack("down")
 

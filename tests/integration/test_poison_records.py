@@ -25,18 +25,11 @@ from orderflow import config, topics
 from schemas.catalog import load_catalog
 from schemas.events import command
 from schemas.registry import SchemaRegistry
+from streams import roles
 
 pytestmark = pytest.mark.stack
 
-AGENT_INPUTS = (
-    topics.ORDERS_COMMANDS,
-    topics.INVENTORY_EVENTS,
-    topics.PAYMENTS_EVENTS,
-    topics.FULFILLMENT_EVENTS,
-    topics.INVENTORY_COMMANDS,
-    topics.PAYMENTS_COMMANDS,
-    topics.FULFILLMENT_COMMANDS,
-)
+AGENT_INPUTS = tuple(topics.BY_NAME[name] for role in roles.ROLES for name in role.inputs)
 INDEXER_INPUTS = topics.ORDER_EVENT_TOPICS
 UNKNOWN_SCHEMA_ID = 999_999_999
 REACHED_FULFILLMENT = {"FULFILLMENT_SCHEDULED", "SHIPPED", "DELIVERED", "COMPLETED"}
@@ -59,11 +52,9 @@ class Poison:
     value: bytes
 
 
-def consumers_of(topic: str, agents: str) -> set[str]:
-    """Consumer groups that read `topic`: the Faust app (its agents) and/or the indexer."""
-    readers = set()
-    if topic in {spec.name for spec in AGENT_INPUTS}:
-        readers.add(agents)
+def consumers_of(topic: str, base_app_id: str) -> set[str]:
+    """Consumer groups that read `topic`: each worker role's Faust app and/or the indexer."""
+    readers = {roles.app_id(base_app_id, role) for role in roles.readers_of(topic)}
     if topic in {spec.name for spec in INDEXER_INPUTS}:
         readers.add(INDEXER)
     return readers
@@ -261,7 +252,8 @@ def test_poison_in_every_input_topic_is_dead_lettered_and_processing_continues(
         )
         assert not missing, f"{len(missing)} poison records never reached a DLQ: {missing[:20]}"
         assert not wrong, wrong[:20]
-        unexpected = {key[3] for key in found} - {agents, INDEXER}
+        known = {roles.app_id(agents, role) for role in roles.NAMES} | {INDEXER}
+        unexpected = {key[3] for key in found} - known
         assert not unexpected, f"dead letters from unknown consumers: {unexpected}"
     finally:
         reader.close()

@@ -20,11 +20,16 @@ from typing import Any
 
 import pytest
 
+from orderflow import config
+from orderflow import services as services_module
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 TOOLS_PROFILE = "tools"
 # DESIGN.md, "External contract": these host ports, and the services behind them.
 CONTRACT_PORTS = {8000: "api", 9092: "kafka", 8081: "registry", 9200: "elasticsearch"}
+# One worker per role, named like the local processes (orderflow/services.py).
+WORKERS = services_module.WORKERS
 INSTALL_HINT = (
     "no Docker Compose binary found (neither `docker compose` nor `docker-compose`). "
     "Install one, e.g. on Debian/Ubuntu: "
@@ -206,7 +211,7 @@ def test_every_long_running_service_has_a_healthcheck(
         if not _is_tool(service) and not _has_healthcheck(service) and not _is_one_shot(service)
     ]
     assert not unchecked, f"neither a healthcheck nor a one-shot: {unchecked}"
-    for name in ("kafka", "registry", "elasticsearch", "worker", "api"):
+    for name in ("kafka", "registry", "elasticsearch", *WORKERS, "api"):
         assert _has_healthcheck(services[name]), f"{name} has no healthcheck"
     for name in ("init", "seed"):
         assert _is_one_shot(services[name]), f"{name} should run once, not be restarted"
@@ -221,9 +226,11 @@ def test_start_order(services: dict[str, dict[str, Any]]) -> None:
     healthy, done = "service_healthy", "service_completed_successfully"
     for server in ("kafka", "registry", "elasticsearch"):
         assert _conditions(services["init"]).get(server) == healthy, f"init before {server}"
-    for process in ("worker", "indexer", "api"):
+    for process in (*WORKERS, "indexer", "api"):
         assert _conditions(services[process]).get("init") == done, f"{process} before init"
-    assert _conditions(services["seed"]).get("worker") == healthy
+    assert _conditions(services["seed"]).get("worker-inventory") == healthy
+    for reads_from in ("worker-inventory", "worker-analytics"):
+        assert _conditions(services["api"]).get(reads_from) == healthy
     assert _conditions(services["registry"]).get("kafka") == healthy  # kafkasql storage
     # Every dependency on a service is on one that can satisfy the condition.
     for name, service in services.items():
@@ -240,12 +247,18 @@ def test_orderflow_settings(services: dict[str, dict[str, Any]]) -> None:
         found: dict[str, str] = services[name].get("environment") or {}
         return found
 
-    # One variable is both the worker's bind address and the host the API and seed call.
-    assert env("worker")["ORDERFLOW_WORKER_WEB_HOST"] == "0.0.0.0"
+    defaults = config.Settings()
+    for worker in WORKERS:
+        assert env(worker)["ORDERFLOW_WORKER_WEB_HOST"] == "0.0.0.0", worker
+        role = worker.removeprefix("worker-")
+        probe = " ".join(services[worker]["healthcheck"]["test"])
+        assert f":{defaults.worker_port(role)}/readyz/" in probe, worker
     for client in ("api", "seed"):
-        assert env(client)["ORDERFLOW_WORKER_WEB_HOST"] == "worker"
+        for role in ("inventory", "analytics"):
+            url = env(client)[f"ORDERFLOW_{role.upper()}_URL"]
+            assert url == f"http://worker-{role}:{defaults.worker_port(role)}", (client, url)
     assert env("api")["ORDERFLOW_API_HOST"] == "0.0.0.0"
-    for process in ("init", "worker", "indexer", "api", "seed", "watch"):
+    for process in ("init", *WORKERS, "indexer", "api", "seed", "watch"):
         settings = env(process)
         assert settings["ORDERFLOW_KAFKA_BOOTSTRAP"] == "kafka:9092", process
         assert settings["ORDERFLOW_REGISTRY_URL"].startswith("http://registry:"), process
@@ -256,7 +269,7 @@ def test_orderflow_settings(services: dict[str, dict[str, Any]]) -> None:
 def test_data_lives_in_named_volumes(compose: list[str]) -> None:
     model = _model(tuple(compose))
     declared = set(model.get("volumes") or {})
-    for name in ("kafka", "elasticsearch", "worker", "api"):
+    for name in ("kafka", "elasticsearch", *WORKERS, "api"):
         volumes = _named_volumes(model["services"][name])
         assert volumes, f"{name} keeps its data in no named volume"
         assert set(volumes) <= declared, f"{name}: undeclared volumes {volumes}"

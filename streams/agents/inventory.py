@@ -1,0 +1,33 @@
+"""Inventory: per-SKU stock, keyed by sku, and the live stock read the API serves."""
+
+from __future__ import annotations
+
+import faust
+from faust.web import Request, Response, View
+
+from streams.app import app, shell, source, table
+from streams.domain import inventory
+from streams.roles import BY_NAME
+
+stock_table = table("stock", "Stock per SKU: on_hand, holds per order, shipped")
+
+
+@app.agent(source(*BY_NAME["inventory"].inputs))
+async def inventory_agent(stream: faust.StreamT) -> None:
+    await shell.run(
+        stream,
+        stock_table,
+        inventory.decide,
+        inventory.StockItem.from_json,
+        inventory.StockItem.to_json,
+    )
+
+
+@app.page("/inventory/{sku}/")
+@app.table_route(table=stock_table, match_info="sku")
+async def inventory_view(web: View, request: Request, sku: str) -> Response:
+    """GET /inventory/{sku} is served from the table, by the worker that owns the SKU."""
+    stored = stock_table.get(sku)
+    if stored is None:
+        return web.json({"detail": f"unknown sku {sku!r}"}, status=404)
+    return web.json(inventory.StockItem.from_json(stored).view())

@@ -1,0 +1,89 @@
+"""Payment: commands arrive keyed by order_id and are re-keyed by customer, so that one
+customer's spend window (the fraud rule) and their orders' verdicts share a partition."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import faust
+
+from schemas.events import Message
+from streams.app import app, internal, settings, shell, source, table
+from streams.domain import payment
+from streams.domain.money import money
+from streams.roles import BY_NAME
+
+payments_by_customer = internal("payments-by-customer")
+payments_table = table("payments", "Payment verdict per order_id (partitioned by customer)")
+spend_table = table(
+    "customer_spend",
+    "Authorized spend per customer per fraud window",
+    default=int,  # a window with no spend yet reads 0
+).tumbling(
+    timedelta(seconds=settings.fraud_window_s),
+    expires=timedelta(seconds=settings.fraud_window_s * 2),
+)
+
+
+@app.agent(source(*BY_NAME["payment"].inputs))
+async def payment_router(stream: faust.StreamT) -> None:
+    async for event in stream.events():
+        message = await shell.decode(event)
+        if message is not None:
+            await shell.forward(
+                event, payments_by_customer.get_topic_name(), str(message.data["customer_id"])
+            )
+
+
+async def _gateway(scenario: str) -> payment.Verdict:
+    """Call the (simulated) gateway, retrying transient errors with exponential backoff."""
+    answers: list[str] = []
+    while True:
+        answers.append(payment.gateway_call(scenario, len(answers) + 1))
+        if answers[-1] != payment.TRANSIENT or len(answers) >= payment.MAX_ATTEMPTS:
+            return payment.verdict_after(answers)
+        await asyncio.sleep(payment.backoff_s(len(answers), settings.payment_backoff_s))
+
+
+def _spent(customer_id: str) -> Decimal:
+    return money(spend_table[customer_id].current() or 0)
+
+
+async def decide_payment(
+    state: payment.PaymentState | None, msg: Message, now: int
+) -> tuple[Any, list[Message]]:
+    if msg.type == "RefundPayment":
+        return payment.refund(state, msg, now)
+    if msg.type != "AuthorizePayment" or state is not None:
+        return state, []
+    amount = money(msg.data["amount"])
+    if payment.fraud_suspected(
+        _spent(msg.data["customer_id"]), amount, money(settings.fraud_limit)
+    ):
+        verdict = payment.FRAUD
+    else:
+        verdict = await _gateway(msg.data["scenario"])
+    return payment.authorize(state, msg, now, verdict)
+
+
+def count_spend(msg: Message, before: Any, after: Any) -> None:
+    """Once a new authorization is stored, it counts against the customer's window."""
+    if before is None and after.outcome == payment.AUTHORIZED:
+        customer = after.customer_id
+        spend_table[customer] = str(_spent(customer) + money(after.amount))
+
+
+@app.agent(payments_by_customer)
+async def payment_agent(stream: faust.StreamT) -> None:
+    await shell.run(
+        stream,
+        payments_table,
+        decide_payment,
+        payment.PaymentState.from_json,
+        payment.PaymentState.to_json,
+        key_of=lambda m: str(m.data["order_id"]),
+        committed=count_spend,
+    )

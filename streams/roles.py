@@ -1,0 +1,55 @@
+"""The worker roles. Each group of agents runs as its own Faust app: its own process, consumer
+group (`orderflow-<role>`), changelog topics and web port. A crash of one role pauses only its
+own partitions, and each role scales on its own (start more workers of that role).
+
+Pure data, importable without Faust: services, the API and the tests read it too."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orderflow import topics
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    inputs: tuple[str, ...]  # the public topics its agents read (its own internal ones aside)
+    help: str
+    # Faust's exactly-once processing (Kafka transactions) instead of at-least-once: for a
+    # role whose effects are sums, which idempotent handlers cannot make safe to repeat.
+    exactly_once: bool = False
+
+
+ROLES: tuple[Role, ...] = (
+    Role(
+        "order",
+        (
+            topics.ORDERS_COMMANDS.name,
+            topics.INVENTORY_EVENTS.name,
+            topics.PAYMENTS_EVENTS.name,
+            topics.FULFILLMENT_EVENTS.name,
+        ),
+        "the order saga",
+    ),
+    Role("inventory", (topics.INVENTORY_COMMANDS.name,), "stock per SKU"),
+    Role("payment", (topics.PAYMENTS_COMMANDS.name,), "gateway and fraud window"),
+    Role("fulfillment", (topics.FULFILLMENT_COMMANDS.name,), "warehouse and the carrier's clock"),
+    Role(
+        "notification",
+        (topics.ORDERS_EVENTS.name, topics.FULFILLMENT_EVENTS.name),
+        "one message per visible transition",
+    ),
+    Role("analytics", (topics.ORDERS_EVENTS.name,), "live per-minute windows", exactly_once=True),
+)
+BY_NAME = {role.name: role for role in ROLES}
+NAMES = tuple(role.name for role in ROLES)
+
+
+def app_id(base: str, role: str) -> str:
+    """The Faust app id of a role: its consumer group and the prefix of its changelogs."""
+    return f"{base}-{role}"
+
+
+def readers_of(topic: str) -> tuple[str, ...]:
+    return tuple(role.name for role in ROLES if topic in role.inputs)

@@ -1,0 +1,381 @@
+"""The invariants of DESIGN.md under crashes and contention, on the real stack.
+
+A few thousand orders of mixed scenarios (several lines, declines, gateway errors, a customer
+over the fraud limit, unknown SKUs, customer cancels, orders competing for the last units of
+scarce SKUs, restocks) go in through the API while a chaos thread SIGKILLs the worker of every
+role and the indexer at random moments and restarts it. When the load is in and the last
+victim is back, the test reads what happened from Kafka (every event of this run, decoded) and
+from Elasticsearch, and checks:
+
+- every accepted order has exactly one terminal outcome, and the one its scenario allows;
+- no reservation, release or shipment of a line happened twice, no payment was authorized or
+  refunded twice, and a refund only follows an authorization;
+- per SKU, on_hand + shipped equals the initial stock plus the restocks, and every level the
+  inventory published kept 0 <= reserved <= on_hand, ending with nothing reserved;
+- the read model shows each order's terminal status, with no timeline entry twice.
+
+Size and pace: ORDERFLOW_CRASH_ORDERS (default 2000), ORDERFLOW_CRASH_SEED (random)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from elasticsearch import Elasticsearch
+
+from orderflow import config, services, topics
+from schemas.codec import Codec, DecodeError
+from schemas.events import Message
+from schemas.registry import SchemaRegistry
+from tests.conftest import FAST
+
+pytestmark = pytest.mark.stack
+
+ORDERS = int(os.environ.get("ORDERFLOW_CRASH_ORDERS", "2000"))
+CONCURRENCY = 24
+PLENTY, PLENTY_STOCK = 12, 2000
+SCARCE, SCARCE_STOCK = 4, 12
+VICTIMS = (*services.WORKERS, "indexer")
+TERMINAL = {"OrderCompleted", "OrderCancelled"}
+VERIFIED_TOPICS = (
+    topics.ORDERS_EVENTS.name,
+    topics.INVENTORY_EVENTS.name,
+    topics.INVENTORY_LEVELS.name,
+    topics.PAYMENTS_EVENTS.name,
+)
+
+
+@dataclass
+class Plan:
+    """One order to place, and what its scenario allows as an outcome."""
+
+    body: dict[str, Any]
+    kind: str  # plain | decline | error | fraud | unknown | scarce | cancel
+    order_id: str = ""
+    cancel_answer: int | None = None
+
+
+@dataclass
+class Run:
+    tag: str
+    plenty: list[str]
+    scarce: list[str]
+    whale: str
+    initial: dict[str, int] = field(default_factory=dict)
+    restocked: Counter[str] = field(default_factory=Counter)
+    plans: list[Plan] = field(default_factory=list)
+    kills: Counter[str] = field(default_factory=Counter)
+
+
+def _line(sku: str, quantity: int, price: str = "9.99") -> dict[str, Any]:
+    return {"sku": sku, "quantity": quantity, "unit_price": price}
+
+
+def _plans(run: Run, rng: random.Random) -> list[Plan]:
+    plans = []
+    for n in range(ORDERS):
+        roll = rng.random()
+        lines = [_line(sku, rng.randint(1, 3)) for sku in rng.sample(run.plenty, rng.randint(1, 3))]
+        customer, scenario, kind = f"cust-{run.tag}-{n % 150}", "approve", "plain"
+        if roll < 0.25:
+            kind = "scarce"
+            lines.append(_line(rng.choice(run.scarce), rng.randint(1, 2)))
+        elif roll < 0.33:
+            kind, scenario = "decline", "decline"
+        elif roll < 0.38:
+            kind, scenario = "error", "error"
+        elif roll < 0.42:
+            kind = "unknown"
+            lines.append(_line(f"NOPE-{run.tag}-{n}", 1))
+        elif roll < 0.47:
+            kind, customer = "fraud", run.whale
+            lines = [_line(rng.choice(run.plenty), 1, "2500.00")]
+        elif roll < 0.57:
+            kind = "cancel"
+        body = {
+            "customer_id": customer,
+            "customer_email": f"{customer}@example.com",
+            "currency": "EUR",
+            "items": lines,
+            "shipping_address": {"country": rng.choice(["NL", "DE", "GB", "US", "SG", "BR"])},
+            "payment": {"method": "card", "scenario": scenario},
+        }
+        plans.append(Plan(body, kind))
+    return plans
+
+
+def allowed(plan: Plan, outcome: str) -> bool:
+    """Whether `outcome` (COMPLETED or CANCELLED:<reason>) fits what the order asked for."""
+    if plan.kind == "cancel" and plan.cancel_answer in (200, 202):
+        return outcome in ("COMPLETED", "CANCELLED:CUSTOMER_REQUEST")
+    return (
+        outcome
+        in {
+            "plain": {"COMPLETED"},
+            "cancel": {"COMPLETED"},  # the cancel came too late (409): it ships
+            "scarce": {"COMPLETED", "CANCELLED:OUT_OF_STOCK"},
+            "decline": {"CANCELLED:PAYMENT_DECLINED"},
+            "error": {"CANCELLED:PAYMENT_DECLINED"},
+            "unknown": {"CANCELLED:UNKNOWN_SKU"},
+            "fraud": {"COMPLETED", "CANCELLED:FRAUD_SUSPECTED"},
+        }[plan.kind]
+    )
+
+
+# --- load ------------------------------------------------------------------------------------
+async def _post(client: httpx.AsyncClient, method: str, url: str, **kw: Any) -> httpx.Response:
+    """Retry what the API could not accept (503 while Kafka or a worker is away)."""
+    for _ in range(60):
+        try:
+            answer = await client.request(method, url, **kw)
+        except httpx.HTTPError:
+            await asyncio.sleep(0.5)
+            continue
+        if answer.status_code != 503:
+            return answer
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"{method} {url} kept failing")
+
+
+async def _load(api_url: str, run: Run, rng: random.Random) -> None:
+    queue: asyncio.Queue[Plan] = asyncio.Queue()
+    for plan in run.plans:
+        queue.put_nowait(plan)
+    restock_every = max(ORDERS // 40, 1)
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            plan = queue.get_nowait()
+            answer = await _post(client, "POST", "/orders", json=plan.body)
+            assert answer.status_code == 202, answer.text
+            plan.order_id = answer.json()["order_id"]
+            if plan.kind == "cancel":
+                await asyncio.sleep(rng.uniform(0, 2))
+                cancel = await _post(client, "POST", f"/orders/{plan.order_id}/cancel")
+                plan.cancel_answer = cancel.status_code
+                assert cancel.status_code in (200, 202, 404, 409), cancel.text
+                if cancel.status_code == 404:  # not in the read model yet: ask again
+                    await asyncio.sleep(1)
+                    cancel = await _post(client, "POST", f"/orders/{plan.order_id}/cancel")
+                    plan.cancel_answer = cancel.status_code
+            if queue.qsize() % restock_every == 0:
+                sku = rng.choice(run.plenty + run.scarce)
+                restock = await _post(
+                    client, "POST", f"/inventory/{sku}/adjustments", json={"delta": 2}
+                )
+                assert restock.status_code in (200, 202), restock.text
+                run.restocked[sku] += 2
+
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+        await asyncio.gather(*(worker(client) for _ in range(CONCURRENCY)))
+
+
+# --- chaos -----------------------------------------------------------------------------------
+def _chaos(run: Run, stop: threading.Event, rng: random.Random) -> None:
+    """Kill every victim in turn (a shuffled round, then another), at random moments."""
+    while not stop.is_set():
+        for victim in rng.sample(VICTIMS, len(VICTIMS)):
+            if stop.wait(rng.uniform(1.0, 4.0)):
+                return
+            services.kill(victim)
+            run.kills[victim] += 1
+            time.sleep(rng.uniform(0.0, 2.0))
+            services.start(victim, env=FAST)
+
+
+# --- what happened, from Kafka ---------------------------------------------------------------
+def _ends(consumer: Consumer, names: Iterable[str]) -> dict[TopicPartition, int]:
+    ends = {}
+    metadata = consumer.list_topics(timeout=10).topics
+    for name in names:
+        for partition in metadata[name].partitions:
+            tp = TopicPartition(name, partition)
+            ends[tp] = consumer.get_watermark_offsets(tp, timeout=10)[1]
+    return ends
+
+
+def _read(settings: config.Settings, starts: dict[TopicPartition, int]) -> list[Message]:
+    """Every record from `starts` to the current end of each partition, decoded."""
+    codec = Codec(SchemaRegistry(settings.registry_url))
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"crash-test-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        ends = _ends(consumer, {tp.topic for tp in starts})
+        left = {(tp.topic, tp.partition) for tp, end in ends.items() if end > starts[tp]}
+        consumer.assign([TopicPartition(tp.topic, tp.partition, starts[tp]) for tp in starts])
+        messages = []
+        while left:
+            record = consumer.poll(1.0)
+            if record is None or record.error():
+                continue
+            where = (record.topic(), record.partition())
+            try:
+                key = (record.key() or b"").decode()
+                messages.append(codec.decode(record.topic(), key, record.value()))
+            except DecodeError:
+                pass  # another test's poison
+            if record.offset() + 1 >= ends[TopicPartition(*where)]:
+                left.discard(where)
+        return messages
+    finally:
+        consumer.close()
+
+
+def _terminals(messages: list[Message], order_ids: set[str]) -> dict[str, set[tuple[str, str]]]:
+    found: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for m in messages:
+        if m.type in TERMINAL and m.key in order_ids:
+            reason = m.data.get("reason") or ""
+            outcome = "COMPLETED" if m.type == "OrderCompleted" else f"CANCELLED:{reason}"
+            found[m.key].add((m.envelope.event_id, outcome))
+    return found
+
+
+def _await_terminals(settings: config.Settings, starts: dict, order_ids: set[str]) -> list:
+    deadline = time.monotonic() + 300
+    while True:
+        messages = _read(settings, starts)
+        done = _terminals(messages, order_ids)
+        if done.keys() >= order_ids or time.monotonic() > deadline:
+            return messages
+        time.sleep(3)
+
+
+# --- the test --------------------------------------------------------------------------------
+def test_invariants_hold_while_workers_are_killed(
+    stack: config.Settings, api: httpx.Client, unique: str
+):
+    seed = int(os.environ.get("ORDERFLOW_CRASH_SEED", random.randrange(1 << 30)))
+    rng = random.Random(seed)
+    tag = unique
+    run = Run(
+        tag,
+        plenty=[f"CR-{tag}-P{i}" for i in range(PLENTY)],
+        scarce=[f"CR-{tag}-S{i}" for i in range(SCARCE)],
+        whale=f"whale-{tag}",
+    )
+    for sku in run.plenty + run.scarce:
+        run.initial[sku] = SCARCE_STOCK if "-S" in sku else PLENTY_STOCK
+        assert api.put(f"/inventory/{sku}", json={"on_hand": run.initial[sku]}).status_code == 200
+    run.plans = _plans(run, rng)
+
+    probe = Consumer({"bootstrap.servers": stack.kafka_bootstrap, "group.id": "crash-probe"})
+    starts = _ends(probe, VERIFIED_TOPICS)
+    probe.close()
+
+    stop = threading.Event()
+    chaos = threading.Thread(target=_chaos, args=(run, stop, random.Random(seed + 1)))
+    started = time.monotonic()
+    chaos.start()
+    try:
+        asyncio.run(_load(f"http://127.0.0.1:{stack.api_port}", run, rng))
+    finally:
+        stop.set()
+        chaos.join()
+        for victim in VICTIMS:
+            services.start(victim, env=FAST)
+    loaded = time.monotonic() - started
+    services.wait_ready(stack)
+
+    plans = {plan.order_id: plan for plan in run.plans}
+    messages = _await_terminals(stack, starts, set(plans))
+    drained = time.monotonic() - started
+    ours = [m for m in messages if m.key in plans or m.key in run.initial]
+    print(
+        f"\ncrash test (seed {seed}): {len(plans)} orders in {loaded:.0f}s, all settled "
+        f"after {drained:.0f}s; kills {dict(run.kills)}; {len(ours)} events checked"
+    )
+    assert set(run.kills) == set(VICTIMS), f"not every victim was killed: {run.kills}"
+
+    # exactly one terminal outcome per order, and one its scenario allows
+    terminals = _terminals(ours, set(plans))
+    missing = set(plans) - terminals.keys()
+    assert not missing, f"{len(missing)} orders never ended, e.g. {sorted(missing)[:5]}"
+    several = {o: t for o, t in terminals.items() if len(t) != 1}
+    assert not several, f"orders with several terminal events: {list(several.items())[:5]}"
+    outcome = {order_id: next(iter(t))[1] for order_id, t in terminals.items()}
+    wrong = [
+        (plans[o].kind, plans[o].cancel_answer, out)
+        for o, out in outcome.items()
+        if not allowed(plans[o], out)
+    ]
+    assert not wrong, f"{len(wrong)} unexpected outcomes, e.g. {wrong[:10]}"
+    print(f"outcomes: {dict(Counter(outcome.values()))}")
+
+    # nothing happened twice
+    effects: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for m in ours:
+        if m.type in ("StockReserved", "StockReleased", "StockShipped"):
+            effects[(m.type, m.data["order_id"], m.data["sku"])].add(m.envelope.event_id)
+        elif m.type in ("PaymentAuthorized", "PaymentRefunded", "PaymentDeclined"):
+            effects[(m.type, m.key, "")].add(m.envelope.event_id)
+    twice = {k: v for k, v in effects.items() if len(v) > 1}
+    assert not twice, f"effects applied twice: {list(twice.items())[:5]}"
+    refunded = {o for (t, o, _) in effects if t == "PaymentRefunded"}
+    authorized = {o for (t, o, _) in effects if t == "PaymentAuthorized"}
+    assert refunded <= authorized, f"refunds without authorization: {refunded - authorized}"
+    for order_id in refunded:
+        assert outcome[order_id].startswith("CANCELLED"), f"{order_id} refunded but completed"
+
+    # stock is conserved, and no level went below zero or above what is on hand
+    shipped: Counter[str] = Counter()
+    latest: dict[str, dict[str, Any]] = {}
+    for m in ours:
+        if m.type == "StockShipped":
+            shipped[m.data["sku"]] += m.data["quantity"]
+        elif m.type == "StockLevelChanged":
+            level = m.data
+            assert 0 <= level["reserved"] <= level["on_hand"], f"bad level: {level}"
+            latest[level["sku"]] = level
+    for sku, initial in run.initial.items():
+        level = latest[sku]
+        assert level["reserved"] == 0, f"{sku} still holds {level['reserved']} units"
+        assert level["shipped"] == shipped[sku], (sku, level, shipped[sku])
+        assert level["on_hand"] + level["shipped"] == initial + run.restocked[sku], (
+            sku,
+            level,
+            initial,
+            run.restocked[sku],
+        )
+        live = api.get(f"/inventory/{sku}").json()
+        assert live["on_hand"] == level["on_hand"] and live["reserved"] == 0, (sku, live, level)
+    completed_units: Counter[str] = Counter()
+    for order_id, out in outcome.items():
+        if out == "COMPLETED":
+            for line in plans[order_id].body["items"]:
+                completed_units[line["sku"]] += line["quantity"]
+    assert +shipped == +completed_units, "units shipped differ from units of completed orders"
+
+    # the read model agrees, each event once
+    es = Elasticsearch(stack.elasticsearch_url, request_timeout=30)
+    deadline = time.monotonic() + 120
+    while True:
+        docs = {}
+        ids = list(plans)
+        for i in range(0, len(ids), 500):
+            found = es.mget(index="orders", ids=ids[i : i + 500])["docs"]
+            docs.update({d["_id"]: d["_source"] for d in found if d.get("found")})
+        stale = [o for o in plans if docs.get(o, {}).get("status") != outcome[o].split(":")[0]]
+        if not stale or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert not stale, f"{len(stale)} read-model documents disagree, e.g. {stale[:5]}"
+    for order_id, doc in docs.items():
+        event_ids = [e["event_id"] for e in doc["timeline"]]
+        assert len(event_ids) == len(set(event_ids)), f"{order_id}: a timeline entry twice"
