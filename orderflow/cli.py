@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -16,6 +17,8 @@ from streams import roles
 def _worker(args: argparse.Namespace) -> None:
     from streams.worker import main
 
+    if args.web_port:
+        os.environ["ORDERFLOW_WORKER_WEB_PORT"] = str(args.web_port)
     main(args.role)
 
 
@@ -161,6 +164,12 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     worker = sub.add_parser("worker", help="run the Faust agents of one role")
     worker.add_argument("role", choices=roles.NAMES, help="which agents (streams/roles.py)")
+    worker.add_argument(
+        "--web-port",
+        type=int,
+        default=None,
+        help="for a second worker of the role: its own web port (and state directory)",
+    )
     worker.set_defaults(func=_worker)
     sub.add_parser("indexer", help="run the Elasticsearch indexer").set_defaults(func=_indexer)
     sub.add_parser("api", help="run the HTTP API on :8000").set_defaults(func=_api)

@@ -48,6 +48,8 @@ class Settings:
     worker_web_port_base: int = field(
         default_factory=lambda: _env_int("ORDERFLOW_WORKER_WEB_PORT_BASE", 6066)
     )
+    # This worker process's own port, instead of its role's (a second worker of a role).
+    worker_web_port: int = field(default_factory=lambda: _env_int("ORDERFLOW_WORKER_WEB_PORT", 0))
     # Where the API and seed reach the workers that serve reads from their tables.
     inventory_url: str = field(default_factory=lambda: _env("ORDERFLOW_INVENTORY_URL", ""))
     analytics_url: str = field(default_factory=lambda: _env("ORDERFLOW_ANALYTICS_URL", ""))

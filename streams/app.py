@@ -17,7 +17,7 @@ from orderflow import admin, config
 from orderflow.logs import setup_logging
 from schemas.codec import Codec
 from schemas.registry import SchemaRegistry
-from streams import roles
+from streams import offsets, roles
 from streams.runtime import Shell
 
 settings = config.load()
@@ -26,13 +26,15 @@ if settings.role not in roles.BY_NAME:
 setup_logging()
 
 APP_ID = roles.app_id(settings.app_id, settings.role)
-ROLE = roles.BY_NAME[settings.role]
+# A second worker of a role runs with its own port (ORDERFLOW_WORKER_WEB_PORT) and its own
+# RocksDB directory; Faust shares the role's partitions between them.
+_web_port = settings.worker_web_port or settings.worker_port(settings.role)
+_instance = settings.role if not settings.worker_web_port else f"{settings.role}-{_web_port}"
 app = faust.App(
     APP_ID,
-    processing_guarantee="exactly_once" if ROLE.exactly_once else "at_least_once",
     broker=f"kafka://{settings.kafka_bootstrap}",
     store="rocksdb://",  # Faust's RocksDB store; its driver is rocksdict (see table())
-    datadir=str(settings.state_dir / "workers" / settings.role),
+    datadir=str(settings.state_dir / "workers" / _instance),
     topic_partitions=settings.partitions,
     topic_replication_factor=1,
     table_standby_replicas=0,
@@ -42,9 +44,10 @@ app = faust.App(
     broker_heartbeat_interval=2.0,
     web_bind=settings.worker_web_host,
     web_host=settings.worker_web_host,
-    web_port=settings.worker_port(settings.role),
+    web_port=_web_port,
     web_enabled=True,
 )
+offsets.guard(app)  # never commit past a record that was not processed (streams/offsets.py)
 shell = Shell(app, Codec(SchemaRegistry(settings.registry_url)), consumer=APP_ID)
 
 
@@ -89,13 +92,19 @@ def declare_own_topics() -> list[str]:
     return admin.ensure_topics(settings.kafka_bootstrap, settings.partitions, wanted)
 
 
-def table(name: str, help_: str, default: type | None = None) -> faust.types.TableT:
-    # Values are plain JSON (the app default): readable with kcat on the changelog topic.
+def table(
+    name: str, help_: str, default: type | None = None, windowed: bool = False
+) -> faust.types.TableT:
+    """A RocksDB table. Values are JSON (readable with kcat on the changelog topic). Keys
+    of plain tables are the raw bytes of the source topics' keys, so a key's changelog
+    partition is the one Faust's router computes for it (table_route finds the owner);
+    windowed tables key by (key, window) tuples, which need JSON."""
     return app.Table(
         name,
         default=default,
         partitions=settings.partitions,
-        key_type=str,
+        # bytes keys serialise raw; str keys are encoded on the way in (UTF-8)
+        key_type=str if windowed else bytes,
         options={"driver": "rocksdict"},
         help=help_,
     )

@@ -16,9 +16,6 @@ class Role:
     name: str
     inputs: tuple[str, ...]  # the public topics its agents read (its own internal ones aside)
     help: str
-    # Faust's exactly-once processing (Kafka transactions) instead of at-least-once: for a
-    # role whose effects are sums, which idempotent handlers cannot make safe to repeat.
-    exactly_once: bool = False
 
 
 ROLES: tuple[Role, ...] = (
@@ -40,7 +37,7 @@ ROLES: tuple[Role, ...] = (
         (topics.ORDERS_EVENTS.name, topics.FULFILLMENT_EVENTS.name),
         "one message per visible transition",
     ),
-    Role("analytics", (topics.ORDERS_EVENTS.name,), "live per-minute windows", exactly_once=True),
+    Role("analytics", (topics.ORDERS_EVENTS.name,), "live per-minute windows"),
 )
 BY_NAME = {role.name: role for role in ROLES}
 NAMES = tuple(role.name for role in ROLES)

@@ -22,6 +22,7 @@ spend_table = table(
     "customer_spend",
     "Authorized spend per customer per fraud window",
     default=int,  # a window with no spend yet reads 0
+    windowed=True,
 ).tumbling(
     timedelta(seconds=settings.fraud_window_s),
     expires=timedelta(seconds=settings.fraud_window_s * 2),

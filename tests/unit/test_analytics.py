@@ -1,0 +1,43 @@
+"""The live per-minute figures: what counts, and that a record counted once never counts again."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from orderflow import topics
+from schemas.events import Message, command
+from streams.domain import analytics
+
+
+def _event(event_type: str, **data: object) -> Message:
+    data = {"order_id": "o-1", **data}
+    return command(event_type, topics.ORDERS_EVENTS.name, "o-1", data, "c", "test")
+
+
+def test_orders_revenue_and_cancellations_count():
+    placed = analytics.count(None, 10, _event("OrderPlaced"))
+    assert placed == {"orders": "1", "offset": 10}
+    confirmed = analytics.count(placed, 11, _event("OrderConfirmed", total_amount="24.68"))
+    assert confirmed == {"orders": "1", "revenue": "24.68", "offset": 11}
+    cancelled = analytics.count(confirmed, 12, _event("OrderCancelled", reason="X"))
+    assert cancelled == {"orders": "1", "revenue": "24.68", "cancellations": "1", "offset": 12}
+
+
+def test_a_record_counted_before_counts_for_nothing():
+    figures = analytics.count(None, 10, _event("OrderPlaced"))
+    figures = analytics.count(figures, 11, _event("OrderPlaced"))
+    assert figures == {"orders": "2", "offset": 11}
+    # after a crash, the partition is read again from its last committed offset
+    assert analytics.count(figures, 10, _event("OrderPlaced")) is None
+    assert analytics.count(figures, 11, _event("OrderPlaced")) is None
+    assert analytics.count(figures, 12, _event("OrderPlaced")) == {"orders": "3", "offset": 12}
+
+
+def test_events_that_do_not_count_change_nothing():
+    assert analytics.count({"orders": "1", "offset": 3}, 4, _event("OrderCompleted")) is None
+
+
+def test_a_minute_is_the_sum_over_partitions():
+    sets = [{"orders": "2", "revenue": "10.50", "offset": 7}, None, {"cancellations": "1"}, {}]
+    assert analytics.total(sets) == {"orders": "2", "revenue": "10.50", "cancellations": "1"}
+    assert Decimal(analytics.total([])["revenue"]) == 0
