@@ -1,0 +1,118 @@
+"""The correlation id that POST /orders returns is on every event of that order, in the Avro
+envelope and in the Kafka headers, on every topic (commands, events, stock levels,
+notifications), and on every JSON log line any OrderFlow process wrote about the order."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import httpx
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from orderflow import config, services, topics
+from schemas.codec import Codec, DecodeError
+from schemas.registry import SchemaRegistry
+
+pytestmark = pytest.mark.stack
+
+
+def _ends(consumer: Consumer) -> dict[TopicPartition, int]:
+    metadata = consumer.list_topics(timeout=10).topics
+    return {
+        TopicPartition(spec.name, p): consumer.get_watermark_offsets(
+            TopicPartition(spec.name, p), timeout=10
+        )[1]
+        for spec in topics.ALL
+        for p in metadata[spec.name].partitions
+    }
+
+
+def test_the_correlation_id_follows_the_order_everywhere(
+    stack: config.Settings, api: httpx.Client, unique: str
+):
+    sku = f"CORR-{unique}"
+    assert api.put(f"/inventory/{sku}", json={"on_hand": 3}).status_code == 200
+    consumer = Consumer(
+        {
+            "bootstrap.servers": stack.kafka_bootstrap,
+            "group.id": f"correlation-test-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+        }
+    )
+    starts = _ends(consumer)
+    accepted = api.post(
+        "/orders",
+        json={
+            "customer_id": f"corr-{unique}",
+            "customer_email": "corr@example.com",
+            "items": [{"sku": sku, "quantity": 1, "unit_price": "5.00"}],
+            "shipping_address": {"country": "FR"},
+        },
+    )
+    assert accepted.status_code == 202, accepted.text
+    order_id, correlation_id = accepted.json()["order_id"], accepted.json()["correlation_id"]
+    assert accepted.headers["X-Correlation-ID"] == correlation_id
+    done = api.get(f"/orders/{order_id}", params={"wait_for": "COMPLETED", "timeout": 60})
+    assert done.json()["status"] == "COMPLETED", done.text
+
+    # every record of this order on every public topic, read back with its headers
+    codec = Codec(SchemaRegistry(stack.registry_url))
+    ends = _ends(consumer)
+    consumer.assign([TopicPartition(tp.topic, tp.partition, off) for tp, off in starts.items()])
+    left = {(tp.topic, tp.partition) for tp, end in ends.items() if end > starts[tp]}
+    found: list[tuple[str, str, str | None, str]] = []
+    deadline = time.monotonic() + 60
+    while left and time.monotonic() < deadline:
+        record = consumer.poll(0.5)
+        if record is None or record.error():
+            continue
+        if record.offset() + 1 >= ends[TopicPartition(record.topic(), record.partition())]:
+            left.discard((record.topic(), record.partition()))
+        try:
+            key = (record.key() or b"").decode()
+            message = codec.decode(record.topic(), key, record.value())
+        except DecodeError:
+            continue
+        if message.data.get("order_id") != order_id:
+            continue
+        headers = {name: value.decode() for name, value in record.headers() or []}
+        found.append(
+            (
+                record.topic(),
+                message.type,
+                headers.get("correlation_id"),
+                message.envelope.correlation_id,
+            )
+        )
+    consumer.close()
+    assert not left, f"could not read {left}"
+    seen_topics = {topic for topic, *_ in found}
+    assert seen_topics >= {
+        topics.ORDERS_COMMANDS.name,
+        topics.ORDERS_EVENTS.name,
+        topics.INVENTORY_COMMANDS.name,
+        topics.INVENTORY_EVENTS.name,
+        topics.PAYMENTS_COMMANDS.name,
+        topics.PAYMENTS_EVENTS.name,
+        topics.FULFILLMENT_COMMANDS.name,
+        topics.FULFILLMENT_EVENTS.name,
+        topics.NOTIFICATIONS_EVENTS.name,
+    }, seen_topics
+    wrong = [f for f in found if f[2] != correlation_id or f[3] != correlation_id]
+    assert not wrong, wrong
+
+    # every JSON log line about the order carries its correlation id
+    about, without = 0, []
+    for log in services.LOG_DIR.glob("*.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            if order_id not in line or not line.startswith("{"):
+                continue
+            about += 1
+            entry = json.loads(line)
+            if entry.get("correlation_id") != correlation_id:
+                without.append(f"{log.name}: {line[:300]}")
+    assert about >= len(found), f"only {about} log lines mention {order_id}"
+    assert not without, without[:10]
