@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import httpx
-from elasticsearch import AsyncElasticsearch, NotFoundError
+from elasticsearch import ApiError, AsyncElasticsearch, NotFoundError
 from elasticsearch import ConnectionError as EsConnectionError
 from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -210,12 +210,15 @@ async def list_orders(
     request: Request,
     customer_id: str | None = None,
     status: str | None = None,
+    sku: Annotated[str | None, Query(description="orders with a line of this SKU")] = None,
     from_: Annotated[
         str | None, Query(alias="from", description="created_at >= (ISO 8601)")
     ] = None,
     to: Annotated[str | None, Query(description="created_at < (ISO 8601)")] = None,
+    page: Annotated[int, Query(ge=1, le=200, description="1-based page of `size` orders")] = 1,
     size: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
+    """Orders from the read model, newest first, without their timelines."""
     if status is not None and status not in STATUSES:
         raise HTTPException(422, f"status must be one of {', '.join(STATUSES)}")
     filters: list[dict[str, Any]] = []
@@ -223,6 +226,8 @@ async def list_orders(
         filters.append({"term": {"customer_id": customer_id}})
     if status:
         filters.append({"term": {"status": status}})
+    if sku:
+        filters.append({"term": {"items.sku": sku}})
     if from_ or to:
         bounds = {k: v for k, v in (("gte", from_), ("lt", to)) if v}
         filters.append({"range": {"created_at": bounds}})
@@ -231,14 +236,22 @@ async def list_orders(
         found = await svc.es.search(
             index=svc.settings.orders_alias,
             query={"bool": {"filter": filters}},
-            sort=[{"created_at": {"order": "desc", "missing": "_last"}}],
+            sort=[{"created_at": {"order": "desc", "missing": "_last"}}, {"order_id": "asc"}],
+            from_=(page - 1) * size,
             size=size,
             source_excludes=["timeline"],
         )
     except EsConnectionError as exc:
         raise HTTPException(503, f"Elasticsearch unavailable: {exc}") from exc
+    except ApiError as exc:
+        raise HTTPException(422, f"Elasticsearch refused the query: {exc.message}") from exc
     hits = found["hits"]
-    return {"total": hits["total"]["value"], "orders": [hit["_source"] for hit in hits["hits"]]}
+    return {
+        "total": hits["total"]["value"],
+        "page": page,
+        "size": size,
+        "orders": [hit["_source"] for hit in hits["hits"]],
+    }
 
 
 @app.post("/orders/{order_id}/cancel")
@@ -303,6 +316,54 @@ async def live_analytics(
     if answer.status_code != 200:
         raise HTTPException(503, f"analytics worker answered {answer.status_code}")
     return dict(answer.json())
+
+
+@app.get("/analytics/orders")
+async def order_analytics(
+    request: Request,
+    days: Annotated[int, Query(ge=1, le=366, description="revenue for this many days")] = 30,
+) -> dict[str, Any]:
+    """From the read model (Elasticsearch aggregations): orders per status, and revenue per
+    day of orders confirmed and not cancelled, summed exactly in cents."""
+    svc = services(request)
+    try:
+        found = await svc.es.search(
+            index=svc.settings.orders_alias,
+            size=0,
+            aggs={
+                "by_status": {"terms": {"field": "status", "size": len(STATUSES)}},
+                "revenue": {
+                    "filter": {
+                        "bool": {
+                            "must_not": [{"terms": {"status": ["PENDING", "CANCELLED"]}}],
+                            "filter": [{"range": {"created_at": {"gte": f"now-{days}d/d"}}}],
+                        }
+                    },
+                    "aggs": {
+                        "by_day": {
+                            "date_histogram": {"field": "created_at", "calendar_interval": "day"},
+                            "aggs": {"cents": {"sum": {"field": "total_cents"}}},
+                        }
+                    },
+                },
+            },
+        )
+    except EsConnectionError as exc:
+        raise HTTPException(503, f"Elasticsearch unavailable: {exc}") from exc
+    aggs = found["aggregations"]
+    return {
+        "orders": found["hits"]["total"]["value"],
+        "by_status": {b["key"]: b["doc_count"] for b in aggs["by_status"]["buckets"]},
+        "revenue_by_day": [
+            {
+                "day": b["key_as_string"][:10],
+                "orders": b["doc_count"],
+                # a sum of integers, exact; shown as a decimal with two places
+                "revenue": str(Decimal(int(b["cents"]["value"])).scaleb(-2)),
+            }
+            for b in aggs["revenue"]["by_day"]["buckets"]
+        ],
+    }
 
 
 # --- inventory -------------------------------------------------------------------------------

@@ -17,8 +17,8 @@ from confluent_kafka import Message as KafkaRecord
 from elasticsearch import ApiError, Elasticsearch
 from elasticsearch import ConnectionError as EsConnectionError
 
-from indexer.index import ensure_orders_index
-from indexer.projection import order_id_of, project
+from indexer.index import ensure_events_index, ensure_orders_index
+from indexer.projection import event_document, order_id_of, project
 from orderflow import config, topics
 from orderflow.logs import setup_logging
 from schemas.codec import Codec, DecodeError, dead_letter_headers, for_confluent
@@ -37,6 +37,7 @@ class Indexer:
         self.es = Elasticsearch(settings.elasticsearch_url, request_timeout=30)
         self.codec = Codec(SchemaRegistry(settings.registry_url))
         self.alias = settings.orders_alias
+        self.events_index = settings.events_index
         self.consumer = Consumer(
             {
                 "bootstrap.servers": settings.kafka_bootstrap,
@@ -72,6 +73,7 @@ class Indexer:
             "create index",
             lambda: ensure_orders_index(self.es, self.settings.orders_index, self.alias),
         )
+        self.retry("create events index", lambda: ensure_events_index(self.es, self.events_index))
         self.consumer.subscribe([spec.name for spec in topics.ORDER_EVENT_TOPICS])
         log.info("indexer consuming %s", [spec.name for spec in topics.ORDER_EVENT_TOPICS])
         try:
@@ -118,6 +120,11 @@ class Indexer:
         for order_id, messages in by_order.items():
             operations.append({"index": {"_index": self.alias, "_id": order_id}})
             operations.append(project(order_id, current.get(order_id), messages))
+            for message in messages:  # one document per event, idempotent by event_id
+                operations.append(
+                    {"index": {"_index": self.events_index, "_id": message.envelope.event_id}}
+                )
+                operations.append(event_document(message))
         answer = self.es.bulk(operations=operations)
         if answer["errors"]:
             failed = [item["index"] for item in answer["items"] if "error" in item["index"]]
@@ -126,8 +133,8 @@ class Indexer:
                 raise EsConnectionError(f"bulk items failed: {retryable[:3]}")
             for item in failed:  # a document the mapping refuses: say so loudly, move on
                 log.error(
-                    "order document rejected",
-                    extra={"order_id": item["_id"], "error": item["error"]},
+                    "document rejected",
+                    extra={"index": item["_index"], "id": item["_id"], "error": item["error"]},
                 )
         for order_id, messages in by_order.items():
             log.info(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from schemas.codec import to_json_value
@@ -45,6 +46,16 @@ def timeline_entry(message: Message) -> dict[str, Any]:
     }
 
 
+def cents(amount: str) -> int:
+    """An exact decimal amount ("24.68") as integer cents (2468)."""
+    return int(Decimal(amount).scaleb(2).to_integral_exact())
+
+
+def event_document(message: Message) -> dict[str, Any]:
+    """The event's document in order-events-v1 (its id is the event_id)."""
+    return {**timeline_entry(message), "order_id": order_id_of(message)}
+
+
 def order_id_of(message: Message) -> str | None:
     order_id = message.data.get("order_id")
     return str(order_id) if order_id else None
@@ -64,6 +75,7 @@ def project(order_id: str, current: Mapping[str, Any] | None, new: Iterable[Mess
         "cancel_reason": None,
         "currency": None,
         "total_amount": None,
+        "total_cents": None,
         "items": [],
         "shipping_address": None,
         "created_at": None,
@@ -79,6 +91,7 @@ def project(order_id: str, current: Mapping[str, Any] | None, new: Iterable[Mess
                 customer_email=details["customer_email"],
                 currency=details["currency"],
                 total_amount=details["total_amount"],
+                total_cents=cents(details["total_amount"]),
                 items=details["items"],
                 shipping_address=details["shipping_address"],
                 created_at=entry["occurred_at"],

@@ -4,6 +4,7 @@
 #   infra/stack.sh fetch    download everything into caches (idempotent, instant when cached)
 #   infra/stack.sh up       fetch if needed, start Kafka -> registry -> Elasticsearch, wait healthy
 #   infra/stack.sh down     stop all three (reverse order); data is kept
+#   infra/stack.sh up|down elasticsearch    start or stop only the servers named
 #   infra/stack.sh wipe     down, then delete the data dirs (downloads are kept)
 #   infra/stack.sh status   one line per server
 #   infra/stack.sh logs [kafka|registry|elasticsearch]   tail -f the logs
@@ -428,19 +429,31 @@ start_elasticsearch() {
 }
 
 # --- commands --------------------------------------------------------------------------------
+ONLY=()
+# `up` / `down` act on every server, or only on the ones named (e.g. `down elasticsearch`
+# to simulate an outage).
+wanted() {
+  [[ ${#ONLY[@]} -eq 0 ]] && return 0
+  local n
+  for n in "${ONLY[@]}"; do [[ $n == "$1" ]] && return 0; done
+  return 1
+}
+
 cmd_up() {
   local t0=$SECONDS
   cmd_fetch
-  start_server kafka "$KAFKA_PORT"
-  start_server registry "$REGISTRY_PORT"
-  start_server elasticsearch "$ES_PORT"
+  wanted kafka && start_server kafka "$KAFKA_PORT"
+  wanted registry && start_server registry "$REGISTRY_PORT"
+  wanted elasticsearch && start_server elasticsearch "$ES_PORT"
   log "stack up in $((SECONDS - t0))s: kafka 127.0.0.1:$KAFKA_PORT," \
     "registry http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7, elasticsearch http://127.0.0.1:$ES_PORT"
 }
 
 cmd_down() {
   local i
-  for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do stop_server "${SERVERS[i]}"; done
+  for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do
+    if wanted "${SERVERS[i]}"; then stop_server "${SERVERS[i]}"; fi
+  done
 }
 
 cmd_wipe() {
@@ -472,15 +485,15 @@ cmd_logs() {
   exec tail -n 50 -F "${files[@]}"
 }
 
-usage() { sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 main() {
   local cmd=${1:-}
   [[ $# -gt 0 ]] && shift
   case $cmd in
     fetch) cmd_fetch ;;
-    up) cmd_up ;;
-    down) cmd_down ;;
+    up) ONLY=("$@"); cmd_up ;;
+    down) ONLY=("$@"); cmd_down ;;
     wipe) cmd_wipe ;;
     status) cmd_status ;;
     logs) cmd_logs "$@" ;;

@@ -14,7 +14,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 from elasticsearch import Elasticsearch
 
-from indexer.index import ensure_orders_index
+from indexer.index import ensure_events_index, ensure_orders_index
 from orderflow import config, topics
 from schemas.catalog import COMPATIBILITY, load_catalog
 from schemas.codec import Codec
@@ -89,6 +89,7 @@ def create_index(settings: config.Settings) -> None:
         "create index",
         lambda: ensure_orders_index(es, settings.orders_index, settings.orders_alias),
     )
+    _eventually("create events index", lambda: ensure_events_index(es, settings.events_index))
 
 
 def init(settings: config.Settings) -> None:
@@ -98,7 +99,10 @@ def init(settings: config.Settings) -> None:
     added = sum(outcome.verdict == "registered" for outcome in outcomes)
     print(f"schemas: {len(outcomes)} subjects ({added} new versions), {COMPATIBILITY}")
     create_index(settings)
-    print(f"elasticsearch: index {settings.orders_index} behind alias {settings.orders_alias}")
+    print(
+        f"elasticsearch: index {settings.orders_index} behind alias {settings.orders_alias}, "
+        f"index {settings.events_index}"
+    )
 
 
 def _stock_known(worker: httpx.Client, sku: str) -> bool:

@@ -82,6 +82,9 @@ class Settings:
         default_factory=lambda: _env_float("ORDERFLOW_FRAUD_WINDOW_S", 3600.0)
     )
     orders_index: str = field(default_factory=lambda: _env("ORDERFLOW_ORDERS_INDEX", "orders-v1"))
+    events_index: str = field(
+        default_factory=lambda: _env("ORDERFLOW_EVENTS_INDEX", "order-events-v1")
+    )
     orders_alias: str = field(default_factory=lambda: _env("ORDERFLOW_ORDERS_ALIAS", "orders"))
 
     def worker_port(self, role: str) -> int:

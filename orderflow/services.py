@@ -29,8 +29,9 @@ def command_of(name: str) -> list[str]:
     return name.split("-", 1) if name.startswith("worker-") else [name]
 
 
-def stack(action: str) -> None:
-    subprocess.run(["bash", str(STACK), action], check=True)
+def stack(action: str, *servers: str) -> None:
+    """infra/stack.sh ACTION [SERVER...]: all servers, or only those named."""
+    subprocess.run(["bash", str(STACK), action, *servers], check=True)
 
 
 def _pidfile(name: str) -> Path:

@@ -47,8 +47,9 @@ app = faust.App(
     web_port=_web_port,
     web_enabled=True,
 )
-offsets.guard(app)  # never commit past a record that was not processed (streams/offsets.py)
 shell = Shell(app, Codec(SchemaRegistry(settings.registry_url)), consumer=APP_ID)
+# never commit past a record that was not processed, and re-read lost ones (streams/offsets.py)
+offsets.guard(app, shell.idle_s)
 
 
 def source(*names: str) -> faust.TopicT:

@@ -11,15 +11,23 @@ PaymentDeclined was never seen by the order saga and its order never ended.
 Two repairs, both small:
 - `_new_offset` refuses to commit while the head record is unacknowledged (unless it is a
   known gap, such as a compacted or transaction-marker offset);
-- a timer looks for such holes; one that lasts longer than HOLE_GRACE_S means the record will
-  not come by itself, so the partition is sought back to its committed offset and read again
-  (the records after it are processed again too, which the idempotent deciders absorb).
+- a timer looks for lost records: a hole at the head of the acknowledged offsets, or, once
+  the agents have been idle for IDLE_S, a record at the committed offset that exists but was
+  never acknowledged (the record was the last one fetched). One that lasts longer than
+  HOLE_GRACE_S is not coming by itself, so the partition is sought back to its committed
+  offset and read again (the records after it are processed again too, which the idempotent
+  deciders absorb).
+
+Where Faust drops the record: its conductor delivers a fetched message only to the channels
+subscribed at that moment and silently drops it when there are none, which happens when a
+restarted worker fetches before its agents have attached their streams.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -29,6 +37,7 @@ from faust.types import TP
 log = logging.getLogger("orderflow.streams")
 
 HOLE_GRACE_S = 5.0
+IDLE_S = 6.0  # longer than Faust's commit interval (2.8 s): acked records are committed
 _original_new_offset = Consumer._new_offset
 
 
@@ -46,8 +55,22 @@ def _new_offset(self: Consumer, tp: TP) -> int | None:
     return _original_new_offset(self, tp)
 
 
-def guard(app: faust.App) -> None:
-    """Install the commit guard and the timer that re-reads lost records."""
+def _tail_is_missing(consumer: Any, tp: TP) -> bool:
+    """A record exists at the committed offset, but it is not acknowledged (and, when asked,
+    the agents have been idle long enough that it is not merely queued)."""
+    committed = consumer._committed_offset[tp]
+    if committed is None or committed in consumer._acked_index[tp]:
+        return False
+    try:
+        highwater = consumer.highwater(tp)
+    except Exception:  # not fetched yet: nothing to say
+        return False
+    return highwater is not None and highwater > committed
+
+
+def guard(app: faust.App, idle_s: Callable[[], float]) -> None:
+    """Install the commit guard and the timer that re-reads lost records. `idle_s` tells how
+    long the role's agents have had nothing to process."""
     Consumer._new_offset = _new_offset  # type: ignore[method-assign]
     holes: dict[TP, float] = {}
 
@@ -55,12 +78,15 @@ def guard(app: faust.App) -> None:
     async def reread_lost_records() -> None:
         consumer: Any = app.consumer
         now = time.monotonic()
-        for tp in list(consumer._acked):
-            if not _head_is_missing(consumer, tp):
+        idle = idle_s() >= IDLE_S
+        for tp in consumer.assignment():
+            # a hole at the head (later records done) is certain; a record at the end is
+            # only called lost once the agents have been idle for a while
+            if not (_head_is_missing(consumer, tp) or (idle and _tail_is_missing(consumer, tp))):
                 holes.pop(tp, None)
                 continue
             since = holes.setdefault(tp, now)
-            if now - since < HOLE_GRACE_S or tp not in consumer.assignment():
+            if now - since < HOLE_GRACE_S:
                 continue
             committed = consumer._committed_offset[tp]
             log.warning(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -40,6 +41,11 @@ class Shell:
         self.codec = codec
         self.consumer = consumer
         self._topics: dict[str, faust.TopicT] = {}
+        self._last_record = time.monotonic()
+
+    def idle_s(self) -> float:
+        """Seconds since an agent last took a record."""
+        return time.monotonic() - self._last_record
 
     def topic(self, name: str) -> faust.TopicT:
         if name not in self._topics:
@@ -102,6 +108,7 @@ class Shell:
         )
 
     async def decode(self, event: faust.EventT) -> Message | None:
+        self._last_record = time.monotonic()
         source = event.message
         key = source.key.decode(errors="replace") if source.key else ""
         try:

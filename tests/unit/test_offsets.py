@@ -43,3 +43,14 @@ def test_a_known_gap_at_the_head_is_not_a_missing_record():
 
 def test_nothing_committed_yet_is_left_to_faust():
     assert offsets._new_offset(_consumer(None, [5, 6]), TP0) == 7
+
+
+def test_the_last_record_fetched_is_missing_when_it_exists_and_was_never_acked():
+    consumer = _consumer(298, [])
+    consumer.highwater = lambda tp: 299  # one record, at 298
+    assert offsets._tail_is_missing(consumer, TP0)
+    consumer.highwater = lambda tp: 298  # nothing at 298 yet: nothing is missing
+    assert not offsets._tail_is_missing(consumer, TP0)
+    acked = _consumer(298, [298])
+    acked.highwater = lambda tp: 299
+    assert not offsets._tail_is_missing(acked, TP0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from decimal import Decimal
 
-from indexer.projection import project
+from indexer.projection import cents, event_document, project
 from orderflow import topics
 from streams.domain import order
 from tests.factories import NOW, place_order, reply
@@ -101,3 +101,19 @@ def test_events_before_order_placed_still_make_a_document():
     order_id, events = _lifecycle()
     doc = project(order_id, None, [events[1]])
     assert doc["status"] is None and len(doc["timeline"]) == 1
+
+
+def test_money_is_kept_exact_as_text_and_as_integer_cents():
+    order_id, events = _lifecycle()
+    doc = project(order_id, None, events)
+    assert doc["total_amount"] == "10.50" and doc["total_cents"] == 1050
+    assert cents("0.10") + cents("0.20") == cents("0.30") == 30  # no float drift
+    assert cents("12345678901234.99") == 1234567890123499
+
+
+def test_each_event_is_a_document_of_its_own():
+    order_id, events = _lifecycle()
+    doc = event_document(events[1])
+    assert doc["order_id"] == order_id and doc["event_type"] == "StockReserved"
+    assert doc["event_id"] == events[1].envelope.event_id
+    assert doc == {**project(order_id, None, events)["timeline"][1], "order_id": order_id}
