@@ -9,10 +9,10 @@ import signal
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka import Message as KafkaRecord
 from elasticsearch import ApiError, Elasticsearch
 from elasticsearch import ConnectionError as EsConnectionError
@@ -28,20 +28,29 @@ from schemas.registry import RegistryUnavailable, SchemaRegistry
 log = logging.getLogger("orderflow.indexer")
 T = TypeVar("T")
 GROUP_ID = "orderflow-indexer"
+TP = tuple[str, int]  # (topic, partition)
 
 
 class Indexer:
-    def __init__(self, settings: config.Settings, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        settings: config.Settings,
+        stop: threading.Event,
+        target: str | None = None,
+        group_id: str = GROUP_ID,
+    ) -> None:
         self.settings = settings
         self.stop = stop
         self.es = Elasticsearch(settings.elasticsearch_url, request_timeout=30)
         self.codec = Codec(SchemaRegistry(settings.registry_url))
         self.alias = settings.orders_alias
+        # where order documents go: the alias, or during a rebuild the new index
+        self.target = target or settings.orders_alias
         self.events_index = settings.events_index
         self.consumer = Consumer(
             {
                 "bootstrap.servers": settings.kafka_bootstrap,
-                "group.id": GROUP_ID,
+                "group.id": group_id,
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
             }
@@ -85,66 +94,130 @@ class Indexer:
             self.consumer.close()
             self.dead_letters.flush(10)
 
-    def handle(self, records: list[KafkaRecord]) -> None:
+    def handle(self, records: list[KafkaRecord], live: bool = True) -> None:
+        """Fold a batch. Live: park undecodable records and commit offsets afterwards; a
+        rebuild does neither (the live indexer parked them already, and it owns no offsets)."""
         by_order: dict[str, list[Message]] = defaultdict(list)
         for record in records:
             if record.error():
                 log.warning("consumer error: %s", record.error())
                 continue
-            message = self.decode(record)
+            message = self.decode(record, park=live)
             if message is None:
                 continue
             order_id = order_id_of(message)
             if order_id is None:
-                self.dead_letter(record, "invalid-event", "event has no order_id")
+                if live:
+                    self.dead_letter(record, "invalid-event", "event has no order_id")
                 continue
             by_order[order_id].append(message)
         if by_order:
             self.retry("bulk write", lambda: self.write(by_order))
-        self.dead_letters.flush(10)
-        self.consumer.commit(asynchronous=False)
+        if live:
+            self.dead_letters.flush(10)
+            self.consumer.commit(asynchronous=False)
 
-    def decode(self, record: KafkaRecord) -> Message | None:
+    def replay(self, starts: Mapping[TP, int] | None = None) -> dict[TP, int]:
+        """Fold every record from `starts` (default: the beginning) up to the end each
+        partition has now, without committing; returns those ends."""
+        names = [spec.name for spec in topics.ORDER_EVENT_TOPICS]
+        metadata = self.consumer.list_topics(timeout=10).topics
+        low: dict[TP, int] = {}
+        ends: dict[TP, int] = {}
+        for name in names:
+            for partition in metadata[name].partitions:
+                tp = (name, partition)
+                low[tp], ends[tp] = self.consumer.get_watermark_offsets(
+                    TopicPartition(name, partition), timeout=10
+                )
+        begin = {tp: max((starts or {}).get(tp, low[tp]), low[tp]) for tp in ends}
+        self.consumer.assign([TopicPartition(t, p, begin[(t, p)]) for t, p in ends])
+        left = {tp for tp in ends if ends[tp] > begin[tp]}
+        while left and not self.stop.is_set():
+            batch = []
+            for record in self.consumer.consume(num_messages=1000, timeout=0.5):
+                if record.error():
+                    continue
+                tp = (record.topic() or "", record.partition() or 0)
+                batch.append(record)
+                if (record.offset() or 0) + 1 >= ends[tp]:
+                    left.discard(tp)
+            if batch:
+                self.handle(batch, live=False)
+        return ends
+
+    def decode(self, record: KafkaRecord, park: bool = True) -> Message | None:
         key = (record.key() or b"").decode(errors="replace")
         topic = record.topic() or ""
         try:
             return self.retry("decode", lambda: self.codec.decode(topic, key, record.value()))
         except DecodeError as exc:
-            self.dead_letter(record, exc.reason, exc.detail)
+            if park:
+                self.dead_letter(record, exc.reason, exc.detail)
             return None
 
     def write(self, by_order: dict[str, list[Message]]) -> None:
-        found = self.es.mget(index=self.alias, ids=list(by_order))
-        current = {doc["_id"]: doc.get("_source") for doc in found["docs"] if doc.get("found")}
+        """Fold the batch into the order documents. Optimistic concurrency: a document is
+        replaced only if nobody wrote it since it was read (if_seq_no), and a new one is
+        created only if it does not exist yet; on a conflict the order is read and folded
+        again. So another writer (a rebuild catching up, a second indexer) is never undone."""
+        pending = dict(by_order)
+        while pending:
+            pending = self._write_once(pending)
+
+    def _write_once(self, by_order: dict[str, list[Message]]) -> dict[str, list[Message]]:
+        found = self.es.mget(index=self.target, ids=list(by_order))
+        current = {doc["_id"]: doc for doc in found["docs"] if doc.get("found")}
         operations: list[dict[str, Any]] = []
         for order_id, messages in by_order.items():
-            operations.append({"index": {"_index": self.alias, "_id": order_id}})
-            operations.append(project(order_id, current.get(order_id), messages))
+            doc = current.get(order_id)
+            if doc is None:
+                operations.append({"create": {"_index": self.target, "_id": order_id}})
+            else:
+                operations.append(
+                    {
+                        "index": {
+                            "_index": doc["_index"],
+                            "_id": order_id,
+                            "if_seq_no": doc["_seq_no"],
+                            "if_primary_term": doc["_primary_term"],
+                        }
+                    }
+                )
+            operations.append(project(order_id, doc and doc["_source"], messages))
             for message in messages:  # one document per event, idempotent by event_id
                 operations.append(
                     {"index": {"_index": self.events_index, "_id": message.envelope.event_id}}
                 )
                 operations.append(event_document(message))
         answer = self.es.bulk(operations=operations)
+        conflicted: dict[str, list[Message]] = {}
         if answer["errors"]:
-            failed = [item["index"] for item in answer["items"] if "error" in item["index"]]
+            failed = [
+                result for item in answer["items"] for result in item.values() if "error" in result
+            ]
             retryable = [f for f in failed if f.get("status", 500) >= 500 or f["status"] == 429]
             if retryable:
                 raise EsConnectionError(f"bulk items failed: {retryable[:3]}")
-            for item in failed:  # a document the mapping refuses: say so loudly, move on
-                log.error(
+            for item in failed:
+                if item["status"] == 409 and item["_id"] in by_order:
+                    conflicted[item["_id"]] = by_order[item["_id"]]
+                    continue
+                log.error(  # a document the mapping refuses: say so loudly, move on
                     "document rejected",
                     extra={"index": item["_index"], "id": item["_id"], "error": item["error"]},
                 )
         for order_id, messages in by_order.items():
-            log.info(
-                "indexed",
-                extra={
-                    "order_id": order_id,
-                    "correlation_id": messages[0].envelope.correlation_id,
-                    "events": [m.type for m in messages],
-                },
-            )
+            if order_id not in conflicted:
+                log.info(
+                    "indexed",
+                    extra={
+                        "order_id": order_id,
+                        "correlation_id": messages[0].envelope.correlation_id,
+                        "events": [m.type for m in messages],
+                    },
+                )
+        return conflicted
 
     def dead_letter(self, record: KafkaRecord, reason: str, detail: str) -> None:
         headers = dead_letter_headers(

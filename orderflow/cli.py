@@ -159,6 +159,16 @@ def _schemas(args: argparse.Namespace) -> None:
         sys.exit(f"{len(failed)} of {len(outcomes)} subjects {verdict}: {', '.join(failed)}")
 
 
+def _rebuild(_: argparse.Namespace) -> None:
+    from indexer.rebuild import rebuild
+
+    done = rebuild(config.load())
+    print(
+        f"rebuilt {done.documents} orders from {done.records} records into {done.index}; "
+        f"alias moved from {', '.join(done.previous) or 'nothing'} (kept; delete when unneeded)"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="orderflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -210,6 +220,11 @@ def main(argv: list[str] | None = None) -> None:
         help="a schemas/avro-shaped directory to use instead of the project's",
     )
     schemas.set_defaults(func=_schemas)
+    sub.add_parser(
+        "rebuild",
+        help="rebuild the read model from the Kafka topics into a new index, then move the "
+        "`orders` alias to it (no downtime for readers)",
+    ).set_defaults(func=_rebuild)
     args = parser.parse_args(argv)
     args.func(args)
 
