@@ -43,11 +43,15 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-tools:  ## Java artifacts (Maven cache) and Debian tools the stack and tests use
+tools:  ## Java artifacts (Maven cache) and Debian tools the stack and tests use (compose, chromium)
 	bash infra/stack.sh fetch
-	@docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null || \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    --no-install-recommends docker-compose; }
+	@missing=""; \
+	  docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null || \
+	    missing="$$missing docker-compose"; \
+	  command -v chromium >/dev/null || missing="$$missing chromium"; \
+	  command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $$missing; fi
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

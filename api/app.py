@@ -10,13 +10,14 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
 from elasticsearch import ApiError, AsyncElasticsearch, NotFoundError
 from elasticsearch import ConnectionError as EsConnectionError
 from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 
 from api.idempotency import IdempotencyConflict, IdempotencyStore, fingerprint, order_id_for
 from api.models import (
@@ -90,6 +91,15 @@ app = FastAPI(
 def services(request: Request) -> Services:
     svc: Services = request.app.state.services
     return svc
+
+
+LIVE_PAGE = Path(__file__).parent / "static" / "live.html"
+
+
+@app.get("/live", include_in_schema=False)
+async def live_page() -> FileResponse:
+    """A small live page: recent orders and one order's timeline, polling the API."""
+    return FileResponse(LIVE_PAGE, media_type="text/html")
 
 
 @app.get("/healthz", include_in_schema=False)

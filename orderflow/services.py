@@ -150,6 +150,7 @@ def banner(settings: config.Settings) -> str:
     api = f"http://127.0.0.1:{settings.api_port}"
     return f"""
 OrderFlow is running.
+  Live page       {api}/live
   Swagger UI      {api}/docs
   Elasticsearch   {settings.elasticsearch_url}/orders/_search?pretty
   Registry        {settings.registry_url}/subjects
