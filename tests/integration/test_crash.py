@@ -294,13 +294,18 @@ def _terminals(messages: Iterable[Message], order_ids: set[str]) -> dict[str, se
 def _await_terminals(
     settings: config.Settings, starts: dict[TopicPartition, int], order_ids: set[str]
 ) -> list[Message]:
+    """Every order's terminal event, and then quiet: effects that trail the terminal event
+    (a ShipStock the inventory handles after the order completed, notifications) are in too,
+    once two reads five seconds apart find the same records."""
     deadline = time.monotonic() + 300
+    before: list[Message] = []
     while True:
         messages = [record.message for record in _read(settings, starts)]
-        done = _terminals(messages, order_ids)
-        if done.keys() >= order_ids or time.monotonic() > deadline:
+        done = _terminals(messages, order_ids).keys() >= order_ids
+        if (done and len(messages) == len(before)) or time.monotonic() > deadline:
             return messages
-        time.sleep(3)
+        before = messages if done else []
+        time.sleep(5 if done else 3)
 
 
 # --- the test --------------------------------------------------------------------------------
