@@ -41,9 +41,22 @@ IDLE_S = 6.0  # longer than Faust's commit interval (2.8 s): acked records are c
 _original_new_offset = Consumer._new_offset
 
 
+# The last committed offset seen per partition. Faust forgets its own on a revoke (the
+# rebalance after a restart), and a commit in that window would again jump any hole.
+_last_known: dict[TP, int] = {}
+
+
+def _committed(consumer: Any, tp: TP) -> int | None:
+    committed: int | None = consumer._committed_offset[tp]
+    if committed is not None:
+        _last_known[tp] = committed
+        return committed
+    return _last_known.get(tp)
+
+
 def _head_is_missing(consumer: Any, tp: TP) -> bool:
     acked = consumer._acked[tp]
-    committed = consumer._committed_offset[tp]
+    committed = _committed(consumer, tp)
     if not acked or committed is None or min(acked) <= committed:
         return False
     return not consumer._gap[tp].overlaps(committed)
@@ -52,13 +65,15 @@ def _head_is_missing(consumer: Any, tp: TP) -> bool:
 def _new_offset(self: Consumer, tp: TP) -> int | None:
     if _head_is_missing(self, tp):
         return None
+    if self._committed_offset[tp] is None and tp in _last_known:
+        return None  # Faust lost track of this partition (a rebalance): commit nothing yet
     return _original_new_offset(self, tp)
 
 
 def _tail_is_missing(consumer: Any, tp: TP) -> bool:
     """A record exists at the committed offset, but it is not acknowledged (and, when asked,
     the agents have been idle long enough that it is not merely queued)."""
-    committed = consumer._committed_offset[tp]
+    committed = _committed(consumer, tp)
     if committed is None or committed in consumer._acked_index[tp]:
         return False
     try:
@@ -88,7 +103,7 @@ def guard(app: faust.App, idle_s: Callable[[], float]) -> None:
             since = holes.setdefault(tp, now)
             if now - since < HOLE_GRACE_S:
                 continue
-            committed = consumer._committed_offset[tp]
+            committed = _committed(consumer, tp)
             log.warning(
                 "record %s[%s]@%s was never processed; reading the partition again from it",
                 tp.topic,

@@ -6,6 +6,7 @@ from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from faust.types import TP
 from intervaltree import IntervalTree
 
@@ -13,6 +14,11 @@ from streams import offsets
 from streams.offsets import _original_new_offset
 
 TP0 = TP("payments.events.v1", 4)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_memory() -> None:
+    offsets._last_known.clear()
 
 
 def _consumer(committed: int | None, acked: list[int], gap: tuple[int, int] | None = None) -> Any:
@@ -54,3 +60,11 @@ def test_the_last_record_fetched_is_missing_when_it_exists_and_was_never_acked()
     acked = _consumer(298, [298])
     acked.highwater = lambda tp: 299
     assert not offsets._tail_is_missing(acked, TP0)
+
+
+def test_no_commit_while_faust_forgot_the_committed_offset_after_a_revoke():
+    known = _consumer(298, [298, 299])
+    assert offsets._new_offset(known, TP0) == 300
+    forgotten = _consumer(None, [301, 302])  # revoked: Faust popped its committed offset
+    assert offsets._new_offset(forgotten, TP0) is None
+    assert offsets._head_is_missing(forgotten, TP0)  # behind the last known offset, 298
