@@ -69,3 +69,20 @@ class MemoryRegistry:
         if schema_id not in self.schemas:
             raise RegistryError("404")
         return self.schemas[schema_id]
+
+
+def post_order(api: Any, sku: str, customer: str, price: str = "4.20", country: str = "NL") -> str:
+    """POST a one-line order to the running API (an httpx.Client); its order_id once the API
+    accepted it (202)."""
+    answer = api.post(
+        "/orders",
+        json={
+            "customer_id": customer,
+            "customer_email": f"{customer}@example.com",
+            "currency": "EUR",
+            "items": [{"sku": sku, "quantity": 1, "unit_price": price}],
+            "shipping_address": {"country": country},
+        },
+    )
+    assert answer.status_code == 202, answer.text
+    return str(answer.json()["order_id"])

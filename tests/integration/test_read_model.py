@@ -17,6 +17,7 @@ from elasticsearch import Elasticsearch
 
 from indexer.main import GROUP_ID as INDEXER
 from orderflow import config, services, topics
+from tests.factories import post_order
 
 pytestmark = pytest.mark.stack
 
@@ -25,18 +26,7 @@ FULL_TIMELINE = 15  # 9 lifecycle events and 6 notifications of a completed orde
 
 
 def _order(api: httpx.Client, sku: str, n: int = 0) -> str:
-    answer = api.post(
-        "/orders",
-        json={
-            "customer_id": f"reader-{n}",
-            "customer_email": "reader@example.com",
-            "currency": "EUR",
-            "items": [{"sku": sku, "quantity": 1, "unit_price": "4.20"}],
-            "shipping_address": {"country": "NL"},
-        },
-    )
-    assert answer.status_code == 202, answer.text
-    return str(answer.json()["order_id"])
+    return post_order(api, sku, f"reader-{n}")
 
 
 def _completed(es: Elasticsearch, order_ids: list[str], timeout_s: float = 120) -> dict:

@@ -14,6 +14,7 @@ from elasticsearch import Elasticsearch
 
 from orderflow import config
 from orderflow.config import REPO_ROOT
+from tests.factories import post_order
 
 pytestmark = pytest.mark.stack
 
@@ -21,17 +22,7 @@ ORDERFLOW = REPO_ROOT / ".venv" / "bin" / "orderflow"
 
 
 def _place(api: httpx.Client, sku: str) -> str:
-    answer = api.post(
-        "/orders",
-        json={
-            "customer_id": "rebuilder",
-            "customer_email": "rebuild@example.com",
-            "items": [{"sku": sku, "quantity": 1, "unit_price": "1.99"}],
-            "shipping_address": {"country": "DE"},
-        },
-    )
-    assert answer.status_code == 202, answer.text
-    return str(answer.json()["order_id"])
+    return post_order(api, sku, "rebuilder", price="1.99", country="DE")
 
 
 def _completed(api: httpx.Client, order_id: str) -> dict:
