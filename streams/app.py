@@ -47,9 +47,9 @@ app = faust.App(
     web_port=_web_port,
     web_enabled=True,
 )
-shell = Shell(app, Codec(SchemaRegistry(settings.registry_url)), consumer=APP_ID)
-# never commit past a record that was not processed, and re-read lost ones (streams/offsets.py)
-offsets.guard(app, shell.idle_s)
+# commit only what the agents finished, and re-read lost records (streams/offsets.py)
+offsets.guard(app)
+shell = Shell(app, Codec(SchemaRegistry(settings.registry_url)), APP_ID, offsets.LEDGER)
 
 
 def source(*names: str) -> faust.TopicT:

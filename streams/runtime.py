@@ -15,8 +15,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Any
 
@@ -25,6 +24,7 @@ import faust
 from schemas.codec import Codec, DecodeError, dead_letter_headers, headers_for
 from schemas.events import Message, now_millis
 from schemas.registry import RegistryUnavailable
+from streams.offsets import Ledger
 
 log = logging.getLogger("orderflow.streams")
 
@@ -36,16 +36,23 @@ Committed = Callable[[Message, Any, Any], None]
 class Shell:
     """What every agent shares: the app (for topics), the codec, and dead-lettering."""
 
-    def __init__(self, app: faust.App, codec: Codec, consumer: str) -> None:
+    def __init__(self, app: faust.App, codec: Codec, consumer: str, ledger: Ledger) -> None:
         self.app = app
         self.codec = codec
         self.consumer = consumer
+        self.ledger = ledger
         self._topics: dict[str, faust.TopicT] = {}
-        self._last_record = time.monotonic()
 
-    def idle_s(self) -> float:
-        """Seconds since an agent last took a record."""
-        return time.monotonic() - self._last_record
+    async def events(self, stream: faust.StreamT) -> AsyncIterator[faust.EventT]:
+        """The stream's events; each one counts as processed in the ledger (so its offset may
+        be committed) only once the agent's loop body finished with it and came back."""
+        async for event in stream.events():
+            self.ledger.busy += 1
+            try:
+                yield event
+                self.ledger.done(event.message.tp, event.message.offset)
+            finally:
+                self.ledger.busy -= 1
 
     def topic(self, name: str) -> faust.TopicT:
         if name not in self._topics:
@@ -108,7 +115,6 @@ class Shell:
         )
 
     async def decode(self, event: faust.EventT) -> Message | None:
-        self._last_record = time.monotonic()
         source = event.message
         key = source.key.decode(errors="replace") if source.key else ""
         try:
@@ -130,7 +136,7 @@ class Shell:
         committed: Committed | None = None,
     ) -> None:
         """Feed each record of the stream through `decide` with the state of its key."""
-        async for event in stream.events():
+        async for event in self.events(stream):
             message = await self.decode(event)
             if message is None:
                 continue

@@ -38,7 +38,7 @@ counted = table("counted", "Event types of an order already counted, per order_i
 
 @app.agent(source(*BY_NAME["analytics"].inputs))
 async def analytics_agent(stream: faust.StreamT) -> None:
-    async for event in stream.events():
+    async for event in shell.events(stream):
         message = await shell.decode(event)
         if message is None or not analytics.contributions(message):
             continue

@@ -31,7 +31,7 @@ spend_table = table(
 
 @app.agent(source(*BY_NAME["payment"].inputs))
 async def payment_router(stream: faust.StreamT) -> None:
-    async for event in stream.events():
+    async for event in shell.events(stream):
         message = await shell.decode(event)
         if message is not None:
             await shell.forward(

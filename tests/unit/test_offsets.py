@@ -1,4 +1,4 @@
-"""The commit guard of streams/offsets.py, on Faust's own bookkeeping structures."""
+"""The ledger of streams/offsets.py: what may be committed, and when a partition is read again."""
 
 from __future__ import annotations
 
@@ -6,65 +6,107 @@ from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
+from faust.transport.consumer import Consumer
 from faust.types import TP
-from intervaltree import IntervalTree
 
 from streams import offsets
-from streams.offsets import _original_new_offset
+from streams.offsets import IDLE_S, STUCK_S, Ledger, commit_offset
 
 TP0 = TP("payments.events.v1", 4)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_memory() -> None:
-    offsets._last_known.clear()
-
-
-def _consumer(committed: int | None, acked: list[int], gap: tuple[int, int] | None = None) -> Any:
-    gaps: defaultdict[TP, IntervalTree] = defaultdict(IntervalTree)
-    if gap:
-        gaps[TP0].addi(*gap)
+def _faust(committed: int | None, acked: list[int]) -> Any:
+    """Faust's consumer bookkeeping, as its `_new_offset` reads it."""
     return SimpleNamespace(
         _acked=defaultdict(list, {TP0: list(acked)}),
         _acked_index=defaultdict(set, {TP0: set(acked)}),
         _committed_offset=defaultdict(lambda: None, {TP0: committed}),
-        _gap=gaps,
+        _gap=defaultdict(dict),
     )
 
 
 def test_faust_alone_commits_past_a_record_that_was_never_processed():
-    # committed 298 means "read 298 next"; 299 and 300 were processed, 298 never was
-    assert _original_new_offset(_consumer(298, [299, 300]), TP0) == 301
+    # why the ledger exists: committed 298 means "read 298 next"; 299 and 300 were
+    # processed, 298 never reached the agent, and Faust commits 301
+    assert Consumer._new_offset(_faust(298, [299, 300]), TP0) == 301
 
 
-def test_the_guard_waits_for_the_missing_record():
-    assert offsets._new_offset(_consumer(298, [299, 300]), TP0) is None
-    assert offsets._new_offset(_consumer(298, [298, 299, 300]), TP0) == 301
+def test_the_commit_stops_at_the_first_record_not_finished():
+    ledger = Ledger()
+    ledger.start(TP0, 298)
+    ledger.done(TP0, 299)
+    ledger.done(TP0, 300)
+    assert commit_offset(_faust(298, [299, 300]), TP0, ledger) == 298
+    ledger.done(TP0, 298)
+    assert commit_offset(_faust(298, [298, 299, 300]), TP0, ledger) == 301
 
 
-def test_a_known_gap_at_the_head_is_not_a_missing_record():
-    assert offsets._new_offset(_consumer(298, [299, 300], gap=(298, 299)), TP0) == 301
+def test_a_partition_the_ledger_never_saw_start_is_not_committed():
+    assert commit_offset(_faust(None, [5, 6]), TP0, Ledger()) is None
 
 
-def test_nothing_committed_yet_is_left_to_faust():
-    assert offsets._new_offset(_consumer(None, [5, 6]), TP0) == 7
+def test_faust_acknowledged_offsets_below_the_commit_are_dropped():
+    ledger = Ledger()
+    ledger.start(TP0, 10)
+    for offset in (10, 11, 13):
+        ledger.done(TP0, offset)
+    faust = _faust(10, [10, 11, 13])
+    assert commit_offset(faust, TP0, ledger) == 12
+    assert faust._acked[TP0] == [13]
+    assert faust._acked_index[TP0] == {13}
 
 
-def test_the_last_record_fetched_is_missing_when_it_exists_and_was_never_acked():
-    consumer = _consumer(298, [])
-    consumer.highwater = lambda tp: 299  # one record, at 298
-    assert offsets._tail_is_missing(consumer, TP0)
-    consumer.highwater = lambda tp: 298  # nothing at 298 yet: nothing is missing
-    assert not offsets._tail_is_missing(consumer, TP0)
-    acked = _consumer(298, [298])
-    acked.highwater = lambda tp: 299
-    assert not offsets._tail_is_missing(acked, TP0)
+def test_a_restart_from_the_committed_offset_keeps_what_this_process_finished():
+    ledger = Ledger()
+    ledger.start(TP0, 100)
+    for offset in (100, 101, 102, 104):
+        ledger.done(TP0, offset)
+    ledger.start(TP0, 100)  # a rebalance: Faust seeks back to the committed offset
+    assert ledger.frontier[TP0] == 103
+    ledger.start(TP0, 200)  # another worker committed further meanwhile
+    assert ledger.frontier[TP0] == 200
+    ledger.done(TP0, 150)  # a record processed again, below the frontier: no effect
+    assert ledger.frontier[TP0] == 200
 
 
-def test_no_commit_while_faust_forgot_the_committed_offset_after_a_revoke():
-    known = _consumer(298, [298, 299])
-    assert offsets._new_offset(known, TP0) == 300
-    forgotten = _consumer(None, [301, 302])  # revoked: Faust popped its committed offset
-    assert offsets._new_offset(forgotten, TP0) is None
-    assert offsets._head_is_missing(forgotten, TP0)  # behind the last known offset, 298
+def test_a_hole_is_read_again_once_it_lasts():
+    ledger = Ledger()
+    ledger.start(TP0, 298)
+    ledger.done(TP0, 299)  # 298 never arrived
+    ledger.busy = 1  # even while agents are busy: later records finished, 298 is lost
+    assert ledger.stuck(TP0, highwater=300, now=1000.0) is None
+    assert ledger.stuck(TP0, highwater=300, now=1000.0 + STUCK_S - 0.1) is None
+    assert ledger.stuck(TP0, highwater=300, now=1000.0 + STUCK_S) == 298
+
+
+def test_a_lost_last_record_is_read_again_once_the_partition_is_idle(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(offsets.time, "monotonic", lambda: clock[0])
+    ledger = Ledger()
+    ledger.start(TP0, 298)  # a record exists at 298 (highwater 299) but never arrives
+    assert ledger.stuck(TP0, highwater=299, now=clock[0] + IDLE_S - 0.1) is None
+    first = clock[0] + IDLE_S
+    assert ledger.stuck(TP0, highwater=299, now=first) is None  # stuck from now on
+    assert ledger.stuck(TP0, highwater=299, now=first + STUCK_S) == 298
+
+
+def test_nothing_is_read_again_while_an_agent_is_busy_or_when_all_is_finished():
+    ledger = Ledger()
+    ledger.start(TP0, 298)
+    ledger.busy = 1  # a slow record (a payment in backoff) holds the partition back
+    for second in range(0, 60, 5):
+        assert ledger.stuck(TP0, highwater=299, now=1000.0 + second) is None
+    ledger.busy = 0
+    ledger.done(TP0, 298)
+    for second in range(0, 60, 5):
+        assert ledger.stuck(TP0, highwater=299, now=2000.0 + second) is None
+
+
+def test_a_moving_frontier_is_not_stuck():
+    ledger = Ledger()
+    ledger.start(TP0, 0)
+    ledger.done(TP0, 2)  # a hole at 0..1 while they are being processed
+    assert ledger.stuck(TP0, highwater=10, now=1000.0) is None
+    ledger.done(TP0, 0)  # the frontier moved (0 -> 1): the clock starts again
+    assert ledger.stuck(TP0, highwater=10, now=1000.0 + STUCK_S) is None
+    assert ledger.stuck(TP0, highwater=10, now=1000.0 + 2 * STUCK_S) == 1
