@@ -43,7 +43,6 @@ from schemas.registry import SchemaRegistry
 from streams.domain import analytics
 from tests.conftest import FAST
 
-# Not in `make test` yet: see the `crash` marker in pyproject.toml; `make crash` runs it.
 pytestmark = [pytest.mark.stack, pytest.mark.crash]
 
 ORDERS = int(os.environ.get("ORDERFLOW_CRASH_ORDERS", "2000"))
