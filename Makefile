@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: run up down wipe test crash unit integration lint deps tools status clean
+.PHONY: run up down wipe test bench crash unit integration lint deps tools status clean
 
 run: deps  ## set up and run everything in the foreground (Ctrl-C stops it)
 	$(PY) -m orderflow.cli up --foreground
@@ -25,6 +25,9 @@ status:
 
 test: deps lint  ## every test: unit, then integration and end-to-end on the real stack
 	$(PY) -m pytest
+
+bench: deps  ## benchmark: broker baseline, highest sustainable orders/s, latency (BENCHMARKS.md)
+	$(PY) -m orderflow.cli bench
 
 crash: deps  ## the crash test alone: 2000 orders while every worker is SIGKILLed (docs/saga.md)
 	$(PY) -m pytest -m crash -s tests/integration/test_crash.py

@@ -169,6 +169,25 @@ def _rebuild(_: argparse.Namespace) -> None:
     )
 
 
+def _load(args: argparse.Namespace) -> None:
+    import asyncio
+
+    from orderflow import load
+
+    settings = config.load()
+    api = args.api or f"http://{settings.api_host}:{settings.api_port}"
+    result = asyncio.run(
+        load.run(api, args.rate, args.duration, load.parse_mix(args.mix), seed=args.seed)
+    )
+    print(load.summary(result))
+
+
+def _bench(args: argparse.Namespace) -> None:
+    from orderflow import bench
+
+    bench.main(args)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="orderflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -225,6 +244,41 @@ def main(argv: list[str] | None = None) -> None:
         help="rebuild the read model from the Kafka topics into a new index, then move the "
         "`orders` alias to it (no downtime for readers)",
     ).set_defaults(func=_rebuild)
+    load = sub.add_parser("load", help="place orders at a target rate against POST /orders")
+    load.add_argument("--rate", type=float, default=50.0, help="orders per second")
+    load.add_argument("--duration", type=float, default=30.0, help="seconds")
+    load.add_argument(
+        "--mix",
+        default="approve=85,decline=5,error=5,unknown_sku=5",
+        help="scenario weights: approve, decline, error (gateway errors, retried), unknown_sku",
+    )
+    load.add_argument("--seed", type=int, default=None)
+    load.add_argument("--api", default=None, help="API base URL (default: the configured one)")
+    load.set_defaults(func=_load)
+    bench = sub.add_parser(
+        "bench", help="measure: broker baseline, highest sustainable rate, latency at half of it"
+    )
+    bench.add_argument(
+        "--rates",
+        type=lambda text: [float(r) for r in text.split(",")],
+        default=[25.0, 50.0, 100.0, 200.0, 400.0, 700.0, 1000.0],
+        help="comma-separated orders/s of the ramp's steps",
+    )
+    bench.add_argument("--step-s", type=float, default=20.0, help="seconds of load per step")
+    bench.add_argument(
+        "--settle-s",
+        type=float,
+        default=15.0,
+        help="how long after a step's load (plus the shipping delays) its orders may take to "
+        "end for the step to count as sustainable",
+    )
+    bench.add_argument("--latency-s", type=float, default=30.0, help="seconds of the latency run")
+    bench.add_argument("--baseline-records", type=int, default=300_000)
+    bench.add_argument("--no-baseline", action="store_true")
+    bench.add_argument(
+        "--profile", action="store_true", help="then py-spy every process under the same load"
+    )
+    bench.set_defaults(func=_bench)
     args = parser.parse_args(argv)
     args.func(args)
 

@@ -1,0 +1,685 @@
+"""`make bench` / `orderflow bench`: how fast OrderFlow is on this machine, next to what the
+broker alone can do here. Method (BENCHMARKS.md has the figures it printed):
+
+1. Hardware baseline: confluent-kafka produces records of the pipeline's mean event size to a
+   6-partition topic (acks=all, as the pipeline produces) and consumes them back; records/s.
+2. Ramp: `orderflow load` places orders at rising rates, one step each. A step is sustainable
+   when the ingress accepted what was offered and every order of the step reached a terminal
+   status in Elasticsearch soon after the load stopped (the backlog stayed bounded). The first
+   unsustainable step ends the ramp; one more step halfway between refines it.
+3. Latency at half the highest sustainable rate: POST (client side), POST to CONFIRMED (the
+   OrderConfirmed event's occurred_at minus the moment the POST was sent), POST to visible in
+   Elasticsearch (a sample of orders polled by id, as GET /orders/{id} reads it), and the CPU
+   and memory of every process meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from elasticsearch import AsyncElasticsearch
+
+from orderflow import admin, config, load, services
+from orderflow.load import percentile
+
+TERMINAL = ["COMPLETED", "CANCELLED"]
+BASELINE_TOPIC = "bench.baseline"
+RESULTS_DIR = services.REPO_ROOT / ".stack" / "bench"
+STOCK_PER_SKU = 10_000_000
+
+
+# --- processes --------------------------------------------------------------------------------
+def _pids() -> dict[str, int]:
+    """Every process of the stack and of OrderFlow, by name, from their pid files."""
+    found = {}
+    for pidfile in sorted(services.RUN_DIR.glob("*.pid")):
+        try:
+            pid = int(pidfile.read_text().strip())
+            os.kill(pid, 0)
+        except (ValueError, OSError):
+            continue
+        found[pidfile.stem] = pid
+    return found
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _cpu_and_rss(pid: int) -> tuple[float, int] | None:
+    """CPU seconds used so far and resident bytes now, from /proc."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        statm = Path(f"/proc/{pid}/statm").read_text().split()
+    except OSError:
+        return None
+    return (int(stat[11]) + int(stat[12])) / _TICKS, int(statm[1]) * _PAGE
+
+
+@dataclass
+class ProcessUse:
+    cpu_percent: float  # of one core, averaged over the window
+    rss_peak_mb: float
+
+
+class ProcessSampler:
+    """Samples every process once a second while running; CPU over the whole window."""
+
+    def __init__(self) -> None:
+        self.pids = _pids()
+        self._first: dict[str, tuple[float, float]] = {}
+        self._last: dict[str, tuple[float, float]] = {}
+        self._peak: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def _sample(self) -> None:
+        now = time.monotonic()
+        for name, pid in self.pids.items():
+            use = _cpu_and_rss(pid)
+            if use is None:
+                continue
+            self._first.setdefault(name, (now, use[0]))
+            self._last[name] = (now, use[0])
+            self._peak[name] = max(self._peak.get(name, 0), use[1])
+
+    async def _run(self) -> None:
+        while True:
+            self._sample()
+            await asyncio.sleep(1.0)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> dict[str, ProcessUse]:
+        if self._task:
+            self._task.cancel()
+        self._sample()
+        used = {}
+        for name, (t0, cpu0) in self._first.items():
+            t1, cpu1 = self._last[name]
+            used[name] = ProcessUse(
+                cpu_percent=100 * (cpu1 - cpu0) / max(t1 - t0, 1e-9),
+                rss_peak_mb=self._peak[name] / 2**20,
+            )
+        return used
+
+
+# --- hardware baseline ------------------------------------------------------------------------
+def mean_event_size(settings: config.Settings, sample: int = 2000) -> int:
+    """Mean value size of the last records of the pipeline's event topics (400 if none)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"}
+    )
+    sizes: list[int] = []
+    try:
+        for topic in ("orders.events.v1", "inventory.events.v1", "payments.events.v1"):
+            tps = []
+            for partition in range(settings.partitions):
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=10
+                )
+                start = max(low, high - sample // (3 * settings.partitions))
+                if high > start:
+                    tps.append(TopicPartition(topic, partition, start))
+            if not tps:
+                continue
+            consumer.assign(tps)
+            wanted = len(sizes) + sample // 3
+            deadline = time.monotonic() + 10
+            while len(sizes) < wanted and time.monotonic() < deadline:
+                for message in consumer.consume(500, timeout=1.0):
+                    value = None if message.error() else message.value()
+                    if value:
+                        sizes.append(len(value))
+    finally:
+        consumer.close()
+    return round(statistics.mean(sizes)) if sizes else 400
+
+
+@dataclass
+class Baseline:
+    record_bytes: int
+    records: int
+    produce_per_s: float
+    consume_per_s: float
+
+
+def baseline(settings: config.Settings, record_bytes: int, records: int = 300_000) -> Baseline:
+    """The broker's own throughput here, for records of the pipeline's size."""
+    from confluent_kafka import Consumer, Producer
+
+    admin.ensure_topics(
+        settings.kafka_bootstrap, settings.partitions, {BASELINE_TOPIC: {"retention.ms": "600000"}}
+    )
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "batch.size": 262144,
+            "queue.buffering.max.messages": 1_000_000,
+        }
+    )
+    payload = os.urandom(record_bytes)
+    started = time.perf_counter()
+    for n in range(records):
+        while True:
+            try:
+                producer.produce(BASELINE_TOPIC, value=payload, key=str(n % 1000).encode())
+                break
+            except BufferError:
+                producer.poll(0.01)
+        if n % 10000 == 0:
+            producer.poll(0)
+    producer.flush(60)
+    produced = time.perf_counter() - started
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"bench-{uuid.uuid4().hex}",
+            "auto.offset.reset": "latest",
+            "enable.auto.commit": False,
+        }
+    )
+    from confluent_kafka import TopicPartition
+
+    tps = []
+    for partition in range(settings.partitions):
+        _low, high = consumer.get_watermark_offsets(
+            TopicPartition(BASELINE_TOPIC, partition), timeout=10
+        )
+        tps.append(TopicPartition(BASELINE_TOPIC, partition, max(0, high - records)))
+    consumer.assign(tps)
+    got = 0
+    started = time.perf_counter()
+    deadline = started + 120
+    while got < records and time.perf_counter() < deadline:
+        got += sum(1 for m in consumer.consume(10000, timeout=1.0) if not m.error())
+    consumed = time.perf_counter() - started
+    consumer.close()
+    return Baseline(record_bytes, records, records / produced, got / consumed)
+
+
+# --- the pipeline -----------------------------------------------------------------------------
+async def _terminal_count(es: AsyncElasticsearch, settings: config.Settings, prefix: str) -> int:
+    answer = await es.count(
+        index=settings.orders_alias,
+        query={
+            "bool": {
+                "filter": [
+                    {"prefix": {"customer_id": prefix}},
+                    {"terms": {"status": TERMINAL}},
+                ]
+            }
+        },
+    )
+    return int(answer["count"])
+
+
+@dataclass
+class Step:
+    rate: float
+    accepted: int
+    accepted_per_s: float
+    errors: int
+    e2e_per_s: float  # orders reaching a terminal status per second (10 % to 90 % of them)
+    settled_after_s: float | None  # from the end of the load until all were terminal
+    sustainable: bool
+    post_p99_ms: float
+
+
+async def _settle(
+    es: AsyncElasticsearch,
+    settings: config.Settings,
+    prefix: str,
+    accepted: int,
+    load_end: float,
+    allowance_s: float,
+) -> tuple[list[tuple[float, int]], float | None]:
+    """Watch the terminal count of a step until all its orders ended or the allowance after
+    the load ran out; returns the samples (wall time, count) and when all had ended."""
+    samples: list[tuple[float, int]] = []
+    while True:
+        count = await _terminal_count(es, settings, prefix)
+        now = time.time()
+        samples.append((now, count))
+        if count >= accepted:
+            return samples, now
+        if now > load_end + allowance_s:
+            return samples, None
+        await asyncio.sleep(0.5)
+
+
+def _e2e_rate(samples: list[tuple[float, int]], accepted: int) -> float:
+    """Orders per second between 10 % and 90 % of the step's orders being terminal (what the
+    pipeline sustains, without the fixed shipping delays at both ends)."""
+    if accepted < 10:
+        return float("nan")
+
+    def first_at(share: float) -> float | None:
+        return next((t for t, count in samples if count >= share * accepted), None)
+
+    t10, t90 = first_at(0.1), first_at(0.9)
+    if t10 is None or t90 is None or t90 <= t10:
+        reached = samples[-1][1] - next((c for _, c in samples if c > 0), 0)
+        span = samples[-1][0] - next((t for t, c in samples if c > 0), samples[-1][0])
+        return reached / span if span > 0 else float("nan")
+    return 0.8 * accepted / (t90 - t10)
+
+
+@dataclass
+class Latency:
+    rate: float
+    orders: int
+    post_ms: dict[str, float]
+    confirmed_ms: dict[str, float]
+    visible_ms: dict[str, float]
+    processes: dict[str, ProcessUse]
+    records: int  # Kafka records the pipeline wrote meanwhile (all topics)
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    return {f"p{q}": round(percentile(values, q), 1) for q in (50, 95, 99)} | {
+        "n": float(len(values))
+    }
+
+
+@dataclass
+class Report:
+    machine: dict[str, Any]
+    baseline: Baseline | None
+    steps: list[Step] = field(default_factory=list)
+    highest_sustainable: float | None = None
+    latency: Latency | None = None
+    profiles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    started: str = ""
+
+
+class Bench:
+    def __init__(self, settings: config.Settings, step_s: float, settle_s: float) -> None:
+        self.settings = settings
+        self.step_s = step_s
+        self.settle_s = settle_s
+        self.run_id = datetime.now(UTC).strftime("%H%M%S")
+        self.api = f"http://{settings.api_host}:{settings.api_port}"
+        self.es = AsyncElasticsearch(settings.elasticsearch_url, request_timeout=30)
+
+    async def stock(self) -> None:
+        async with aiohttp.ClientSession(self.api) as session:
+            for sku in load.SKUS:
+                async with session.put(f"/inventory/{sku}", json={"on_hand": STOCK_PER_SKU}) as r:
+                    if r.status >= 300:
+                        raise RuntimeError(f"stocking {sku}: {r.status} {await r.text()}")
+
+    async def step(self, rate: float, n: int) -> Step:
+        prefix = f"bench-{self.run_id}-s{n}-"
+        result = await load.run(
+            self.api, rate, self.step_s, customer_prefix=prefix, label=f"step {rate:>5.0f}/s"
+        )
+        accepted = len(result.accepted)
+        allowance = self.settle_s + self.settings.ship_delay_s + self.settings.deliver_delay_s
+        samples, ended = await _settle(
+            self.es, self.settings, prefix, accepted, result.finished, allowance
+        )
+        settled_after = None if ended is None else max(0.0, ended - result.finished)
+        step = Step(
+            rate=rate,
+            accepted=accepted,
+            accepted_per_s=round(result.accepted_per_s, 1),
+            errors=len(result.sent) - accepted,
+            e2e_per_s=round(_e2e_rate(samples, accepted), 1),
+            settled_after_s=None if settled_after is None else round(settled_after, 1),
+            sustainable=(
+                ended is not None
+                and accepted >= 0.99 * len(result.sent)
+                and result.accepted_per_s >= 0.95 * rate
+            ),
+            post_p99_ms=round(percentile([s.latency_s * 1000 for s in result.accepted], 99), 1),
+        )
+        print(
+            f"  -> accepted {step.accepted_per_s}/s, e2e {step.e2e_per_s}/s, "
+            f"settled {step.settled_after_s}s after the load, POST p99 {step.post_p99_ms} ms: "
+            f"{'sustainable' if step.sustainable else 'NOT sustainable'}",
+            flush=True,
+        )
+        if ended is None:
+            await self.drain(prefix, accepted)
+        return step
+
+    async def drain(self, prefix: str, accepted: int, limit_s: float = 300) -> None:
+        """Let a backlog clear before the next measurement."""
+        deadline = time.time() + limit_s
+        print("  (waiting for the backlog to clear)", flush=True)
+        while time.time() < deadline:
+            if await _terminal_count(self.es, self.settings, prefix) >= accepted:
+                return
+            await asyncio.sleep(2)
+
+    async def ramp(self, rates: list[float]) -> tuple[list[Step], float | None]:
+        steps: list[Step] = []
+        best: float | None = None
+        failed: float | None = None
+        for rate in rates:
+            step = await self.step(rate, len(steps))
+            steps.append(step)
+            if not step.sustainable:
+                failed = rate
+                break
+            best = rate
+        if best is not None and failed is not None and failed - best > 0.15 * best:
+            middle = round((best + failed) / 2)
+            step = await self.step(middle, len(steps))
+            steps.append(step)
+            if step.sustainable:
+                best = middle
+        return steps, best
+
+    async def latency(self, rate: float, duration_s: float, sample_every: int = 10) -> Latency:
+        prefix = f"bench-{self.run_id}-lat-"
+        records_before = await asyncio.to_thread(kafka_records, self.settings)
+        sampler = ProcessSampler()
+        sampler.start()
+        visible: list[float] = []
+        pollers: list[asyncio.Task[None]] = []
+
+        async def poll(order_id: str, sent: float) -> None:
+            deadline = sent + 60
+            while time.time() < deadline:
+                if await self.es.exists(index=self.settings.orders_alias, id=order_id):
+                    visible.append((time.time() - sent) * 1000)
+                    return
+                await asyncio.sleep(0.02)
+
+        def on_accepted(order_id: str, sent: float, n: int) -> None:
+            if n % sample_every == 0:
+                pollers.append(asyncio.create_task(poll(order_id, sent)))
+
+        result = await load.run(
+            self.api,
+            rate,
+            duration_s,
+            customer_prefix=prefix,
+            label=f"latency {rate:>4.0f}/s",
+            on_accepted=on_accepted,
+        )
+        processes = await sampler.stop()
+        await asyncio.gather(*pollers)
+        allowance = self.settle_s + self.settings.ship_delay_s + self.settings.deliver_delay_s
+        await _settle(
+            self.es, self.settings, prefix, len(result.accepted), result.finished, allowance
+        )
+        records = await asyncio.to_thread(kafka_records, self.settings) - records_before
+        sent_at = {s.order_id: s.started for s in result.accepted}
+        confirmed = await self._confirmed_ms(prefix, sent_at)
+        return Latency(
+            rate=rate,
+            orders=len(result.accepted),
+            post_ms=_percentiles([s.latency_s * 1000 for s in result.accepted]),
+            confirmed_ms=_percentiles(confirmed),
+            visible_ms=_percentiles(visible),
+            processes=processes,
+            records=records,
+        )
+
+    async def _confirmed_ms(self, prefix: str, sent_at: dict[str | None, float]) -> list[float]:
+        """POST sent -> OrderConfirmed occurred_at, per confirmed order, from the timelines."""
+        found: list[float] = []
+        answer = await self.es.search(
+            index=self.settings.orders_alias,
+            query={"prefix": {"customer_id": prefix}},
+            source_includes=["order_id", "timeline.event_type", "timeline.occurred_at"],
+            size=10000,
+        )
+        for hit in answer["hits"]["hits"]:
+            doc = hit["_source"]
+            sent = sent_at.get(doc["order_id"])
+            at = next(
+                (e["occurred_at"] for e in doc["timeline"] if e["event_type"] == "OrderConfirmed"),
+                None,
+            )
+            if sent is not None and at is not None:
+                confirmed = datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
+                found.append((confirmed - sent) * 1000)
+        return found
+
+    async def close(self) -> None:
+        await self.es.close()
+
+
+# --- where the time goes ---------------------------------------------------------------------
+PROFILED = (*services.WORKERS, "indexer", "api")
+
+
+def _package(frame: str) -> str:
+    """`function (path/to/module.py:12)` -> what it belongs to: our package, a library, or
+    Python itself."""
+    path = frame.rsplit("(", 1)[-1]
+    for ours in ("streams/", "schemas/", "indexer/", "api/", "orderflow/"):
+        if f"/{ours}" in path and "site-packages" not in path:
+            return ours.rstrip("/")
+    if "site-packages/" in path:
+        return path.split("site-packages/", 1)[1].split("/", 1)[0].split(".", 1)[0]
+    if "python3" in path:
+        name = path.rsplit("/", 1)[-1].split(".py", 1)[0]
+        return f"stdlib:{name}"
+    return "other"
+
+
+def summarise_profile(raw: str, top: int = 6) -> dict[str, Any]:
+    """py-spy raw (collapsed) stacks -> CPU shares by package of the innermost frame, and the
+    functions of our own code with the most samples anywhere on the stack."""
+    leaf: dict[str, int] = {}
+    ours: dict[str, int] = {}
+    total = 0
+    for line in raw.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        total += count
+        package = _package(frames[-1])
+        leaf[package] = leaf.get(package, 0) + count
+        seen = set()
+        for frame in frames:
+            if _package(frame) in ("streams", "schemas", "indexer", "api", "orderflow"):
+                name = frame.split(" (", 1)[0] + " " + frame.rsplit("/", 1)[-1].rstrip(")")
+                if name not in seen:
+                    seen.add(name)
+                    ours[name] = ours.get(name, 0) + count
+    share = {k: round(100 * v / total, 1) for k, v in sorted(leaf.items(), key=lambda kv: -kv[1])}
+    inclusive = sorted(ours.items(), key=lambda kv: -kv[1])[:top]
+    return {
+        "samples": total,
+        "by_package": dict(list(share.items())[:top]),
+        "our_code": {k: round(100 * v / total, 1) for k, v in inclusive},
+    }
+
+
+async def profile(seconds: float) -> dict[str, dict[str, Any]]:
+    """py-spy every OrderFlow process at once for `seconds` (while load runs)."""
+    py_spy = Path(sys.executable).with_name("py-spy")
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    runs = {}
+    for name, pid in _pids().items():
+        if name in PROFILED:
+            out = RESULTS_DIR / f"profile-{name}.txt"
+            runs[name] = (
+                out,
+                await asyncio.create_subprocess_exec(
+                    str(py_spy),
+                    "record",
+                    "--format",
+                    "raw",
+                    "--nonblocking",
+                    "-r",
+                    "50",
+                    "-d",
+                    str(int(seconds)),
+                    "-p",
+                    str(pid),
+                    "-o",
+                    str(out),
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                ),
+            )
+    found = {}
+    for name, (out, process) in runs.items():
+        await process.wait()
+        if out.exists():
+            found[name] = summarise_profile(out.read_text())
+    return found
+
+
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown",
+    )
+    mem = int(Path("/proc/meminfo").read_text().split()[1]) // 2**20
+    return {"cpus": os.cpu_count(), "cpu_model": cpu, "memory_gib": mem}
+
+
+def print_report(report: Report, out: Callable[[str], None] = print) -> None:
+    out("")
+    out(f"== OrderFlow benchmark {report.started} on {report.machine}")
+    if report.baseline:
+        b = report.baseline
+        out(
+            f"broker baseline ({b.records} records of {b.record_bytes} B, acks=all): "
+            f"produce {b.produce_per_s:,.0f}/s, consume {b.consume_per_s:,.0f}/s"
+        )
+    out("")
+    out("| offered/s | accepted/s | errors | end-to-end/s | settled after | POST p99 | verdict |")
+    out("|---|---|---|---|---|---|---|")
+    for s in report.steps:
+        settled = "-" if s.settled_after_s is None else f"{s.settled_after_s} s"
+        verdict = "sustainable" if s.sustainable else "not sustainable"
+        out(
+            f"| {s.rate:.0f} | {s.accepted_per_s} | {s.errors} | {s.e2e_per_s} | {settled} | "
+            f"{s.post_p99_ms} ms | {verdict} |"
+        )
+    out(f"highest sustainable rate: {report.highest_sustainable} orders/s")
+    if report.latency:
+        lat = report.latency
+        out("")
+        out(f"latency at {lat.rate:.0f} orders/s ({lat.orders} orders):")
+        out("| measure | p50 ms | p95 ms | p99 ms | samples |")
+        out("|---|---|---|---|---|")
+        for name, figures in (
+            ("POST /orders", lat.post_ms),
+            ("POST -> CONFIRMED", lat.confirmed_ms),
+            ("POST -> visible in Elasticsearch", lat.visible_ms),
+        ):
+            out(
+                f"| {name} | {figures['p50']} | {figures['p95']} | {figures['p99']} | "
+                f"{figures['n']:.0f} |"
+            )
+        out("")
+        out("| process | CPU % of a core | peak RSS MB |")
+        out("|---|---|---|")
+        for name, use in sorted(lat.processes.items()):
+            out(f"| {name} | {use.cpu_percent:.0f} | {use.rss_peak_mb:.0f} |")
+        if report.baseline and lat.orders and report.highest_sustainable:
+            per_order = lat.records / lat.orders
+            pipeline = report.highest_sustainable * per_order
+            share = 100 * pipeline / report.baseline.produce_per_s
+            out("")
+            out(
+                f"Kafka records written per order (all topics, changelogs included, counted "
+                f"over the latency run): {per_order:.1f}; at the highest sustainable rate that "
+                f"is {pipeline:,.0f} records/s = {share:.1f} % of the broker's produce baseline"
+            )
+
+    for name, prof in report.profiles.items():
+        out("")
+        out(f"{name}: {prof['samples']} samples; CPU by package of the running frame:")
+        out("  " + ", ".join(f"{k} {v} %" for k, v in prof["by_package"].items()))
+        out(
+            "  our code on the stack: "
+            + ", ".join(f"{k} {v} %" for k, v in prof["our_code"].items())
+        )
+
+
+def kafka_records(settings: config.Settings) -> int:
+    """Records in every topic but the baseline's (sum of end offsets)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"}
+    )
+    try:
+        total = 0
+        for name, topic in consumer.list_topics(timeout=10).topics.items():
+            if name == BASELINE_TOPIC or name.startswith("__"):
+                continue
+            for partition in topic.partitions:
+                total += consumer.get_watermark_offsets(
+                    TopicPartition(name, partition), timeout=10
+                )[1]
+        return total
+    finally:
+        consumer.close()
+
+
+async def _main(args: Any) -> Report:
+    settings = config.load()
+    report = Report(machine=machine(), baseline=None, started=datetime.now(UTC).isoformat())
+    print("== starting or reusing the stack and OrderFlow's processes", flush=True)
+    await asyncio.to_thread(services.up, settings)
+    if not args.no_baseline:
+        size = await asyncio.to_thread(mean_event_size, settings)
+        print(f"== broker baseline: {args.baseline_records} records of {size} B", flush=True)
+        report.baseline = await asyncio.to_thread(baseline, settings, size, args.baseline_records)
+        print(
+            f"  produce {report.baseline.produce_per_s:,.0f}/s, "
+            f"consume {report.baseline.consume_per_s:,.0f}/s",
+            flush=True,
+        )
+    bench = Bench(settings, step_s=args.step_s, settle_s=args.settle_s)
+    try:
+        await bench.stock()
+        print(f"== ramp: {args.step_s:.0f} s per step", flush=True)
+        report.steps, report.highest_sustainable = await bench.ramp(args.rates)
+        half = (report.highest_sustainable or args.rates[0]) / 2
+        print(f"== latency at {half:.0f} orders/s for {args.latency_s:.0f} s", flush=True)
+        report.latency = await bench.latency(half, args.latency_s)
+        if args.profile:
+            print(f"== profile at {half:.0f} orders/s for {args.latency_s:.0f} s", flush=True)
+            prefix = f"bench-{bench.run_id}-prof-"
+            profiling = asyncio.create_task(profile(args.latency_s))
+            await load.run(bench.api, half, args.latency_s, customer_prefix=prefix, label="profile")
+            report.profiles = await profiling
+    finally:
+        await bench.close()
+    return report
+
+
+def main(args: Any) -> None:
+    report = asyncio.run(_main(args))
+    print_report(report)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"bench-{report.started[:19].replace(':', '')}.json"
+    path.write_text(json.dumps(asdict(report), indent=2, default=str))
+    print(f"\n(figures saved to {path})")

@@ -1,0 +1,50 @@
+"""Pure parts of the load generator and the benchmark (the run itself needs the stack)."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from api.models import PlaceOrderRequest
+from orderflow import bench, load
+
+
+def test_the_mix_is_normalised_and_unknown_scenarios_are_refused():
+    assert load.parse_mix("approve=3,decline=1") == {"approve": 0.75, "decline": 0.25}
+    with pytest.raises(ValueError, match="unknown scenario"):
+        load.parse_mix("approve=1,teleport=1")
+    with pytest.raises(ValueError):
+        load.parse_mix("approve=0")
+
+
+@pytest.mark.parametrize("scenario", list(load.MIX))
+def test_every_generated_order_is_a_valid_request(scenario):
+    rng = random.Random(7)
+    for _ in range(50):
+        body = load.order_body(rng, scenario, "bench-1-s0-42")
+        request = PlaceOrderRequest.model_validate(body)  # the API's own validation
+        skus = [item.sku for item in request.items]
+        assert len(skus) == len(set(skus))
+        unknown = [sku for sku in skus if sku not in load.SKUS]
+        assert (len(unknown) == 1) == (scenario == "unknown_sku")
+
+
+def test_percentiles_by_nearest_rank():
+    values = [float(v) for v in range(1, 101)]
+    assert load.percentile(values, 50) == 50.0
+    assert load.percentile(values, 99) == 99.0
+    assert load.percentile([3.0], 99) == 3.0
+    assert math.isnan(load.percentile([], 50))
+
+
+def test_end_to_end_rate_is_measured_between_10_and_90_percent_done():
+    # 1000 orders ending at 100/s from t=5 (after a fixed 5 s delay) -> 100/s, not 1000/15
+    samples = [(float(t), max(0, min(1000, (t - 5) * 100))) for t in range(0, 20)]
+    assert bench._e2e_rate(samples, 1000) == pytest.approx(100, rel=0.05)
+
+
+def test_end_to_end_rate_of_an_unfinished_step_is_its_slope_so_far():
+    samples = [(float(t), 50 * t) for t in range(0, 5)]  # 200 of 1000 done at 50/s
+    assert bench._e2e_rate(samples, 1000) == pytest.approx(50, rel=0.05)
