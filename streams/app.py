@@ -9,11 +9,14 @@ changelog topics.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import faust
 from faust.web import Request, Response, View
 from mode.utils.times import want_seconds
 
-from orderflow import admin, config
+from orderflow import admin, config, health, metrics
 from orderflow.logs import setup_logging
 from schemas.codec import Codec
 from schemas.registry import SchemaRegistry
@@ -111,9 +114,49 @@ def table(
     )
 
 
+def consumer_lag() -> Iterator[metrics.LagReading]:
+    """Per assigned partition of the agents' topics: its highwater minus the ledger's frontier
+    (records not finished yet). Read when /metrics/ is scraped."""
+    consumer: Any = app.consumer
+    for tp in consumer.assignment():
+        try:
+            highwater = consumer.highwater(tp)
+        except Exception:  # not fetched yet: nothing to say
+            continue
+        lag = offsets.LEDGER.lag(tp, highwater)
+        if lag is not None:
+            yield tp.topic, tp.partition, lag
+
+
+metrics.register_lag(consumer_lag)
+
+
+@app.page("/metrics/")
+async def prometheus_metrics(web: View, request: Request) -> Response:
+    """This worker's series (orderflow/metrics.py) in the Prometheus text format."""
+    return web.bytes(metrics.exposition(), headers={"Content-Type": metrics.CONTENT_TYPE})
+
+
+@app.page("/healthz/")
+async def liveness(web: View, request: Request) -> Response:
+    """The process is alive and its web server answers; nothing else is asked."""
+    return web.json({"status": "ok", "role": settings.role})
+
+
 @app.page("/readyz/")
 async def readiness(web: View, request: Request) -> Response:
-    """Ready once partitions are assigned and every table is recovered from its changelog."""
+    """Ready once partitions are assigned, every table is recovered from its changelog, and
+    Kafka and the schema registry answer (checked concurrently, a second at most)."""
     recovery = app.tables.recovery  # type: ignore[attr-defined]  # on TableManager, not its ABC
-    ready = recovery.completed.is_set() and not app.rebalancing
-    return web.json({"ready": ready, "role": settings.role}, status=200 if ready else 503)
+    recovered = recovery.completed.is_set() and not app.rebalancing
+    dependencies = await health.states(health.checks(settings, "kafka", "schema_registry"))
+    ready = recovered and health.ready(dependencies)
+    return web.json(
+        {
+            "ready": ready,
+            "role": settings.role,
+            "tables": "recovered" if recovered else "recovering",
+            "dependencies": dependencies,
+        },
+        status=200 if ready else 503,
+    )

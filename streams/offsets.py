@@ -80,6 +80,14 @@ class Ledger:
             frontier += 1
         self.frontier[tp] = frontier
 
+    def lag(self, tp: TP, highwater: int | None) -> int | None:
+        """Records of `tp` not finished yet: from the frontier up to the highwater (the offset
+        the next record written will get). None if either is unknown."""
+        frontier = self.frontier.get(tp)
+        if frontier is None or highwater is None:
+            return None
+        return max(highwater - frontier, 0)
+
     def stuck(self, tp: TP, highwater: int | None, now: float) -> int | None:
         """The frontier to read again from, when records beyond it exist and either later ones
         finished (a hole) or none arrived for IDLE_S, for longer than STUCK_S."""

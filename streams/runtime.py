@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Any
 
 import faust
 
+from orderflow import metrics
 from schemas.codec import Codec, DecodeError, dead_letter_headers, headers_for
 from schemas.events import Message, now_millis
 from schemas.registry import RegistryUnavailable
@@ -45,12 +47,20 @@ class Shell:
 
     async def events(self, stream: faust.StreamT) -> AsyncIterator[faust.EventT]:
         """The stream's events; each one counts as processed in the ledger (so its offset may
-        be committed) only once the agent's loop body finished with it and came back."""
+        be committed) only once the agent's loop body finished with it and came back. Then it
+        is counted in `orderflow_events_processed_total` under the agent's name (the stream's
+        prefix is the Faust agent's name, `streams.agents.order.order_saga`)."""
+        meter = metrics.AgentMeter(stream.prefix.rpartition(".")[2] or self.consumer)
         async for event in stream.events():
             self.ledger.busy += 1
+            taken = time.perf_counter()
             try:
                 yield event
                 self.ledger.done(event.message.tp, event.message.offset)
+                meter.finished(
+                    metrics.header(event.message.headers, "event_type"),
+                    time.perf_counter() - taken,
+                )
             finally:
                 self.ledger.busy -= 1
 
@@ -84,6 +94,12 @@ class Shell:
             )
         if pending:
             await asyncio.gather(*pending)
+        # Only the order saga emits terminal order events. Counted once Kafka acknowledged
+        # them; a message processed again after a crash re-sends (and counts) the same event.
+        for message in messages:
+            outcome = metrics.saga_outcome(message.type, message.data)
+            if outcome is not None:
+                metrics.SAGA_OUTCOMES.labels(outcome).inc()
 
     async def forward(self, event: faust.EventT, topic: str, key: str) -> None:
         """Pass a record on untouched under another key (re-partitioning), with its
@@ -103,6 +119,7 @@ class Shell:
             key=source.key, value=source.value, headers=headers
         )
         await sent
+        metrics.DEAD_LETTERS.labels(self.consumer, source.topic, reason).inc()
         log.warning(
             "dead-lettered record",
             extra={
