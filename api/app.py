@@ -20,6 +20,7 @@ from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
 from api.idempotency import IdempotencyConflict, IdempotencyStore, fingerprint, order_id_for
+from api.instrument import RequestMetrics
 from api.models import (
     STATUSES,
     AdjustStockRequest,
@@ -28,7 +29,7 @@ from api.models import (
     SetStockRequest,
 )
 from api.producer import AsyncProducer, KafkaUnavailable
-from orderflow import config, topics
+from orderflow import config, health, metrics, topics
 from orderflow.logs import setup_logging
 from schemas.codec import Codec, headers_for
 from schemas.events import Message, command
@@ -86,6 +87,7 @@ app = FastAPI(
     version="0.1.0",
     lifespan=lifespan,
 )
+app.add_middleware(RequestMetrics)
 
 
 def services(request: Request) -> Services:
@@ -104,7 +106,28 @@ async def live_page() -> FileResponse:
 
 @app.get("/healthz", include_in_schema=False)
 async def healthz() -> dict[str, str]:
+    """The process is alive: answers without asking anything else."""
     return {"status": "ok"}
+
+
+@app.get("/readyz", include_in_schema=False)
+async def readyz(request: Request) -> JSONResponse:
+    """200 only when Kafka, the schema registry and Elasticsearch answer (checked
+    concurrently, a second at most); 503 otherwise. The body names each one's state."""
+    settings = services(request).settings
+    dependencies = await health.states(
+        health.checks(settings, "kafka", "schema_registry", "elasticsearch")
+    )
+    ready = health.ready(dependencies)
+    return JSONResponse(
+        {"ready": ready, "dependencies": dependencies}, status_code=200 if ready else 503
+    )
+
+
+@app.get("/metrics", include_in_schema=False)
+async def prometheus_metrics() -> Response:
+    """The API's series (orderflow/metrics.py) in the Prometheus text format."""
+    return Response(metrics.exposition(), headers={"Content-Type": metrics.CONTENT_TYPE})
 
 
 # --- orders ----------------------------------------------------------------------------------
@@ -167,6 +190,7 @@ async def _accept(
         event_id=event_id,
     )
     await svc.publish(message)
+    metrics.ORDERS_ACCEPTED.inc()
     log.info("order accepted", extra={"order_id": order_id, "correlation_id": correlation_id})
     return OrderAccepted(order_id=order_id, correlation_id=correlation_id)
 
