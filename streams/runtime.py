@@ -17,6 +17,7 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
@@ -151,12 +152,13 @@ class Shell:
         dump: Callable[[Any], Any],
         key_of: Callable[[Message], str] = lambda m: m.key,
         committed: Committed | None = None,
+        one_at_a_time: KeyLocks | None = None,
     ) -> None:
-        """Feed each record of the stream through `decide` with the state of its key."""
-        async for event in self.events(stream):
-            message = await self.decode(event)
-            if message is None:
-                continue
+        """Feed each record of the stream through `decide` with the state of its key. An agent
+        with concurrency > 1 passes `one_at_a_time`: records with the same Kafka key are then
+        handled one after the other, others side by side."""
+
+        async def handle(event: faust.EventT, message: Message) -> None:
             key = key_of(message)
             stored = table.get(key)
             state = load(stored) if stored is not None else None
@@ -174,7 +176,7 @@ class Shell:
                     extra={"correlation_id": message.envelope.correlation_id},
                 )
                 await self.dead_letter(event, "invalid-event", repr(exc))
-                continue
+                return
             await self.send_all(outputs)
             if new_state is not None:
                 table[key] = dump(new_state)
@@ -190,6 +192,40 @@ class Shell:
                     "outputs": [o.type for o in outputs],
                 },
             )
+
+        async for event in self.events(stream):
+            message = await self.decode(event)
+            if message is None:
+                continue
+            if one_at_a_time is None:
+                await handle(event, message)
+            else:
+                async with one_at_a_time.hold(message.key):
+                    await handle(event, message)
+
+
+class KeyLocks:
+    """One asyncio lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
 
 
 async def _until_registry_answers(call: Callable[[], Any]) -> Any:
