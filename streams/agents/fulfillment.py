@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from typing import Any
 
 import faust
 
-from schemas.events import now_millis
+from schemas.events import Message, now_millis
 from streams.app import app, settings, shell, source, table
 from streams.domain import fulfillment
 from streams.roles import BY_NAME
@@ -19,6 +21,15 @@ delays = fulfillment.CarrierDelays(
 )
 
 
+# The shipments in transit, so the clock does not read every shipment ever made each tick.
+schedule = fulfillment.CarrierSchedule()
+_schedule_generation: list[int | None] = [None]
+
+
+def _track(_msg: Message, _before: Any, after: fulfillment.Shipment) -> None:
+    schedule.track(after)
+
+
 @app.agent(source(*BY_NAME["fulfillment"].inputs))
 async def fulfillment_agent(stream: faust.StreamT) -> None:
     await shell.run(
@@ -27,21 +38,35 @@ async def fulfillment_agent(stream: faust.StreamT) -> None:
         lambda state, msg, now: fulfillment.decide(state, msg, now, delays),
         fulfillment.Shipment.from_json,
         fulfillment.Shipment.to_json,
+        committed=_track,
     )
+
+
+def _stored_shipments() -> Iterator[fulfillment.Shipment]:
+    for key, stored in list(shipments_table.items()):
+        try:
+            yield fulfillment.Shipment.from_json(stored)
+        except (KeyError, TypeError, ValueError):
+            log.error("unreadable shipment state, skipped", extra={"order_id": key})
 
 
 @app.timer(interval=settings.carrier_tick_s)
 async def carrier_clock() -> None:
     """The carrier's clock: tick every shipment whose next step is due (on this worker's
     partitions). The tick goes through the topic so the agent decides in order."""
+    if app.rebalancing:
+        return
+    if _schedule_generation[0] != app.consumer_generation_id:  # a rebalance: read the table
+        schedule.rebuild(_stored_shipments())
+        _schedule_generation[0] = app.consumer_generation_id
     now = now_millis()
     ticks = []
-    for key, stored in list(shipments_table.items()):
-        try:
-            tick = fulfillment.due_tick(fulfillment.Shipment.from_json(stored), now)
-        except (KeyError, TypeError, ValueError):
-            log.error("unreadable shipment state, skipped", extra={"order_id": key})
+    for order_id in schedule.due_now(now):
+        stored = shipments_table.get(order_id)
+        if stored is None:
+            schedule.due.pop(order_id, None)
             continue
+        tick = schedule.tick(fulfillment.Shipment.from_json(stored), now)
         if tick is not None:
             ticks.append(tick)
     await shell.send_all(ticks)

@@ -5,8 +5,8 @@ A cancel stops a shipment that has not left yet."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from orderflow import topics
@@ -146,3 +146,40 @@ def due_tick(shipment: Shipment, now: int) -> Message | None:
         ),
         data={"order_id": shipment.order_id},
     )
+
+
+@dataclass
+class CarrierSchedule:
+    """The shipments in transit (order_id -> when their next step is due), so the carrier's
+    clock looks at those instead of every shipment ever made, and the step each one was last
+    ticked for, so a step gets one tick however often the clock runs while it is pending. It
+    lives in memory and is rebuilt from the table after each rebalance (`rebuild`); a tick
+    sent twice across a restart is a recognisable duplicate."""
+
+    due: dict[str, int] = field(default_factory=dict)
+    ticked: dict[str, str] = field(default_factory=dict)
+
+    def track(self, shipment: Shipment) -> None:
+        if shipment.in_transit:
+            self.due[shipment.order_id] = shipment.due_at
+        else:
+            self.due.pop(shipment.order_id, None)
+            self.ticked.pop(shipment.order_id, None)
+
+    def rebuild(self, shipments: Iterable[Shipment]) -> None:
+        self.due.clear()
+        self.ticked.clear()
+        for shipment in shipments:
+            self.track(shipment)
+
+    def due_now(self, now: int) -> list[str]:
+        return [order_id for order_id, due_at in self.due.items() if due_at <= now]
+
+    def tick(self, shipment: Shipment, now: int) -> Message | None:
+        """The tick to send for a due shipment, once per step."""
+        if self.ticked.get(shipment.order_id) == shipment.last_event_id:
+            return None
+        tick = due_tick(shipment, now)
+        if tick is not None:
+            self.ticked[shipment.order_id] = shipment.last_event_id
+        return tick
