@@ -58,14 +58,43 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def _cpu_and_rss(pid: int) -> tuple[float, int] | None:
-    """CPU seconds used so far and resident bytes now, from /proc."""
+def _stat(pid: int) -> list[str] | None:
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        statm = Path(f"/proc/{pid}/statm").read_text().split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(stat[11]) + int(stat[12])) / _TICKS, int(statm[1]) * _PAGE
+
+
+def _tree(pid: int) -> list[int]:
+    """The process and its descendants (Elasticsearch's launcher starts the server as a
+    child)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
+            parents[int(entry.name)] = int(stat[1])
+    found, frontier = [pid], [pid]
+    while frontier:
+        children = [child for child, parent in parents.items() if parent in frontier]
+        found.extend(children)
+        frontier = children
+    return found
+
+
+def _cpu_and_rss(pid: int) -> tuple[float, int] | None:
+    """CPU seconds used so far and resident bytes now of a process and its descendants."""
+    cpu, rss, alive = 0.0, 0, False
+    for member in _tree(pid):
+        stat = _stat(member)
+        try:
+            statm = Path(f"/proc/{member}/statm").read_text().split()
+        except OSError:
+            continue
+        if stat is None:
+            continue
+        alive = True
+        cpu += (int(stat[11]) + int(stat[12])) / _TICKS
+        rss += int(statm[1]) * _PAGE
+    return (cpu, rss) if alive else None
 
 
 @dataclass
@@ -354,7 +383,7 @@ class Bench:
         )
         print(
             f"  -> accepted {step.accepted_per_s}/s, e2e {step.e2e_per_s}/s, "
-            f"settled {step.settled_after_s}s after the load, POST p99 {step.post_p99_ms} ms: "
+            f"settled after the load: {step.settled_after_s} s, POST p99 {step.post_p99_ms} ms: "
             f"{'sustainable' if step.sustainable else 'NOT sustainable'}",
             flush=True,
         )
