@@ -267,7 +267,7 @@ class Step:
     accepted: int
     accepted_per_s: float
     errors: int
-    e2e_per_s: float  # orders reaching a terminal status per second (10 % to 90 % of them)
+    e2e_per_s: float  # orders reaching a terminal status per second (see _e2e_rate)
     settled_after_s: float | None  # from the end of the load until all were terminal
     sustainable: bool
     post_p99_ms: float
@@ -296,20 +296,15 @@ async def _settle(
 
 
 def _e2e_rate(samples: list[tuple[float, int]], accepted: int) -> float:
-    """Orders per second between 10 % and 90 % of the step's orders being terminal (what the
-    pipeline sustains, without the fixed shipping delays at both ends)."""
-    if accepted < 10:
+    """Orders reaching a terminal status per second, from the first one to the last seen (so
+    the fixed shipping delay before the first one does not count): the offered rate when the
+    pipeline keeps up, its capacity when it does not."""
+    started = next(((t, count) for t, count in samples if count > 0), None)
+    if started is None or accepted < 2:
         return float("nan")
-
-    def first_at(share: float) -> float | None:
-        return next((t for t, count in samples if count >= share * accepted), None)
-
-    t10, t90 = first_at(0.1), first_at(0.9)
-    if t10 is None or t90 is None or t90 <= t10:
-        reached = samples[-1][1] - next((c for _, c in samples if c > 0), 0)
-        span = samples[-1][0] - next((t for t, c in samples if c > 0), samples[-1][0])
-        return reached / span if span > 0 else float("nan")
-    return 0.8 * accepted / (t90 - t10)
+    last = next(((t, count) for t, count in samples if count >= accepted), samples[-1])
+    span = last[0] - started[0]
+    return (last[1] - started[1]) / span if span > 0 else float("nan")
 
 
 @dataclass

@@ -77,9 +77,11 @@ class Settings:
         default_factory=lambda: _env_float("ORDERFLOW_PAYMENT_BACKOFF_S", 0.2)
     )
     # Fraud rule: authorized spend per customer per window may not pass the limit.
-    # Payment commands handled side by side (gateway calls wait on the network and on retries)
-    payment_concurrency: int = field(
-        default_factory=lambda: _env_int("ORDERFLOW_PAYMENT_CONCURRENCY", 32)
+    # Records an agent handles side by side (different keys; one key stays in order), for
+    # every agent, and for payment (gateway calls wait on the network and on retries)
+    side_by_side: int = field(default_factory=lambda: _env_int("ORDERFLOW_SIDE_BY_SIDE", 64))
+    payment_side_by_side: int = field(
+        default_factory=lambda: _env_int("ORDERFLOW_PAYMENT_SIDE_BY_SIDE", 256)
     )
     fraud_limit: str = field(default_factory=lambda: _env("ORDERFLOW_FRAUD_LIMIT", "10000.00"))
     fraud_window_s: float = field(

@@ -52,7 +52,13 @@ app = faust.App(
 )
 # commit only what the agents finished, and re-read lost records (streams/offsets.py)
 offsets.guard(app)
-shell = Shell(app, Codec(SchemaRegistry(settings.registry_url)), APP_ID, offsets.LEDGER)
+shell = Shell(
+    app,
+    Codec(SchemaRegistry(settings.registry_url)),
+    APP_ID,
+    offsets.LEDGER,
+    side_by_side=settings.side_by_side,
+)
 
 
 def source(*names: str) -> faust.TopicT:

@@ -17,7 +17,6 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
@@ -39,11 +38,14 @@ Committed = Callable[[Message, Any, Any], None]
 class Shell:
     """What every agent shares: the app (for topics), the codec, and dead-lettering."""
 
-    def __init__(self, app: faust.App, codec: Codec, consumer: str, ledger: Ledger) -> None:
+    def __init__(
+        self, app: faust.App, codec: Codec, consumer: str, ledger: Ledger, side_by_side: int = 1
+    ) -> None:
         self.app = app
         self.codec = codec
         self.consumer = consumer
         self.ledger = ledger
+        self.side_by_side = side_by_side
         self._topics: dict[str, faust.TopicT] = {}
 
     async def events(self, stream: faust.StreamT) -> AsyncIterator[faust.EventT]:
@@ -51,19 +53,25 @@ class Shell:
         be committed) only once the agent's loop body finished with it and came back. Then it
         is counted in `orderflow_events_processed_total` under the agent's name (the stream's
         prefix is the Faust agent's name, `streams.agents.order.order_saga`)."""
-        meter = metrics.AgentMeter(stream.prefix.rpartition(".")[2] or self.consumer)
+        meter = self._meter(stream)
         async for event in stream.events():
             self.ledger.busy += 1
             taken = time.perf_counter()
             try:
                 yield event
-                self.ledger.done(event.message.tp, event.message.offset)
-                meter.finished(
-                    metrics.header(event.message.headers, "event_type"),
-                    time.perf_counter() - taken,
-                )
+                self._finished(meter, event, taken)
             finally:
                 self.ledger.busy -= 1
+
+    def _meter(self, stream: faust.StreamT) -> metrics.AgentMeter:
+        return metrics.AgentMeter(stream.prefix.rpartition(".")[2] or self.consumer)
+
+    def _finished(self, meter: metrics.AgentMeter, event: faust.EventT, taken: float) -> None:
+        """The record's outputs and state are stored: its offset may be committed."""
+        self.ledger.done(event.message.tp, event.message.offset)
+        meter.finished(
+            metrics.header(event.message.headers, "event_type"), time.perf_counter() - taken
+        )
 
     def topic(self, name: str) -> faust.TopicT:
         if name not in self._topics:
@@ -152,11 +160,16 @@ class Shell:
         dump: Callable[[Any], Any],
         key_of: Callable[[Message], str] = lambda m: m.key,
         committed: Committed | None = None,
-        one_at_a_time: KeyLocks | None = None,
+        side_by_side: int | None = None,
     ) -> None:
-        """Feed each record of the stream through `decide` with the state of its key. An agent
-        with concurrency > 1 passes `one_at_a_time`: records with the same Kafka key are then
-        handled one after the other, others side by side."""
+        """Feed each record of the stream through `decide` with the state of its key.
+
+        Up to `side_by_side` records (default: the shell's) are handled at once; records with
+        the same Kafka key strictly one after the other, in arrival order (every agent keys its
+        records by what its state is keyed by, or coarser). Handling a record waits for Kafka
+        to acknowledge its outputs, so one at a time an agent spends most of its time waiting;
+        side by side it does not. A record's offset may be committed once it is finished (the
+        ledger commits only up to the first record that is not)."""
 
         async def handle(event: faust.EventT, message: Message) -> None:
             key = key_of(message)
@@ -193,39 +206,61 @@ class Shell:
                 },
             )
 
-        async for event in self.events(stream):
-            message = await self.decode(event)
-            if message is None:
-                continue
-            if one_at_a_time is None:
-                await handle(event, message)
-            else:
-                async with one_at_a_time.hold(message.key):
+        meter = self._meter(stream)
+        lanes = KeyedLanes(side_by_side or self.side_by_side)
+
+        async def finish(event: faust.EventT, taken: float) -> None:
+            self.ledger.busy += 1
+            try:
+                message = await self.decode(event)
+                if message is not None:
                     await handle(event, message)
+                self._finished(meter, event, taken)
+            except Exception:
+                # not finished: the ledger holds the commit and the partition is read again
+                log.exception("record %s[%s]@%s failed", *_where(event))
+            finally:
+                self.ledger.busy -= 1
+
+        async for event in stream.events():
+            key = event.message.key or b""
+            # the task copies this context, in which Faust's current event is this record
+            # (table writes go to the changelog partition of the current event)
+            await lanes.submit(key, partial(finish, event, time.perf_counter()))
 
 
-class KeyLocks:
-    """One asyncio lock per key, dropped when nobody holds or waits for it."""
+def _where(event: faust.EventT) -> tuple[str, int, int]:
+    return event.message.topic, event.message.partition, event.message.offset
 
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
+class KeyedLanes:
+    """Runs work side by side, at most `limit` at once, one key at a time in submission
+    order: each key's work waits for that key's previous work to end."""
+
+    def __init__(self, limit: int) -> None:
+        self._slots = asyncio.Semaphore(limit)
+        self._tails: dict[Any, asyncio.Task[None]] = {}
+
+    async def submit(self, key: Any, work: Callable[[], Awaitable[None]]) -> None:
+        await self._slots.acquire()
+        previous = self._tails.get(key)
+        task = asyncio.create_task(self._run(key, previous, work))
+        self._tails[key] = task
+
+    async def _run(
+        self, key: Any, previous: asyncio.Task[None] | None, work: Callable[[], Awaitable[None]]
+    ) -> None:
         try:
-            async with lock:
-                yield
+            if previous is not None:
+                await asyncio.wait([previous])
+            await work()
         finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
+            self._slots.release()
+            if self._tails.get(key) is asyncio.current_task():
+                del self._tails[key]
 
     def __len__(self) -> int:
-        return len(self._locks)
+        return len(self._tails)
 
 
 async def _until_registry_answers(call: Callable[[], Any]) -> Any:

@@ -15,7 +15,6 @@ from streams.app import app, internal, settings, shell, source, table
 from streams.domain import payment
 from streams.domain.money import money
 from streams.roles import BY_NAME
-from streams.runtime import KeyLocks
 
 payments_by_customer = internal("payments-by-customer")
 payments_table = table("payments", "Payment verdict per order_id (partitioned by customer)")
@@ -78,12 +77,7 @@ def count_spend(msg: Message, before: Any, after: Any) -> None:
         spend_table[customer] = str(_spent(customer) + money(after.amount))
 
 
-# Gateway calls wait (retries back off for seconds), so several run side by side; one
-# customer's commands still go one at a time (the fraud window reads and adds their spend).
-customer_at_a_time = KeyLocks()
-
-
-@app.agent(payments_by_customer, concurrency=settings.payment_concurrency)
+@app.agent(payments_by_customer)
 async def payment_agent(stream: faust.StreamT) -> None:
     await shell.run(
         stream,
@@ -93,5 +87,8 @@ async def payment_agent(stream: faust.StreamT) -> None:
         payment.PaymentState.to_json,
         key_of=lambda m: str(m.data["order_id"]),
         committed=count_spend,
-        one_at_a_time=customer_at_a_time,
+        # gateway calls wait (retries back off for seconds): many side by side; one
+        # customer's commands one at a time (records are keyed by customer: the fraud window
+        # reads and adds their spend)
+        side_by_side=settings.payment_side_by_side,
     )
