@@ -1,14 +1,14 @@
 """The shell around a decider: decode a record (or dead-letter it), load state from the
-table, decide, send the outputs, store the state. Every agent is this loop with its own
-decider.
+table, decide, store the state with the outputs, send the outputs. Every agent is this loop
+with its own decider.
 
-Crash safety (at-least-once delivery, effectively-once effects): outputs are sent and
-*acknowledged by Kafka before* the new state is written to the table. So whenever the table
-shows a message's effect, that message's outputs are already in Kafka. A worker killed at any
-point either re-processes the message from the old state (re-creating identical events with
-the same derived ids, which consumers drop) or finds its effect already in the state, where
-the deciders answer a seen message with nothing. The state is written for every message,
-even unchanged, so a changelog record lost in the crash is written again."""
+Crash safety (at-least-once delivery, effectively-once effects): the new state is stored
+together with the message's encoded outputs *before* they are sent (the outbox,
+streams/outbox.py), and the message counts as finished (its offset may be committed) only once
+Kafka acknowledged them. A worker killed at any point either handles the message again from
+the old state (re-creating identical events with the same derived ids, which consumers drop),
+or finds it handled and sends its stored outputs again. A reply can never be read before the
+state that expects it exists."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from functools import partial
 from typing import Any
 
@@ -27,6 +27,7 @@ from schemas.codec import Codec, DecodeError, dead_letter_headers, headers_for
 from schemas.events import Message, now_millis
 from schemas.registry import RegistryUnavailable
 from streams.offsets import Ledger
+from streams.outbox import Outgoing, RecentlySent, Stored
 
 log = logging.getLogger("orderflow.streams")
 
@@ -47,6 +48,7 @@ class Shell:
         self.ledger = ledger
         self.side_by_side = side_by_side
         self._topics: dict[str, faust.TopicT] = {}
+        self._sent = RecentlySent()
 
     async def events(self, stream: faust.StreamT) -> AsyncIterator[faust.EventT]:
         """The stream's events; each one counts as processed in the ledger (so its offset may
@@ -91,24 +93,23 @@ class Shell:
                 partitions=topic.partitions,
             )
 
-    async def send_all(self, messages: list[Message]) -> None:
+    async def encode(self, message: Message) -> Outgoing:
+        value = await _until_registry_answers(partial(self.codec.encode, message))
+        return Outgoing(message.topic, message.key.encode(), value, headers_for(message))
+
+    async def send_encoded(self, outgoing: Iterable[Outgoing]) -> None:
         """Send and wait until Kafka acknowledged every one."""
-        pending = []
-        for message in messages:
-            value = await _until_registry_answers(partial(self.codec.encode, message))
-            pending.append(
-                await self.topic(message.topic).send(
-                    key=message.key.encode(), value=value, headers=headers_for(message)
-                )
-            )
+        pending = [
+            await self.topic(out.topic).send(key=out.key, value=out.value, headers=out.headers)
+            for out in outgoing
+        ]
         if pending:
             await asyncio.gather(*pending)
-        # Only the order saga emits terminal order events. Counted once Kafka acknowledged
-        # them; a message processed again after a crash re-sends (and counts) the same event.
-        for message in messages:
-            outcome = metrics.saga_outcome(message.type, message.data)
-            if outcome is not None:
-                metrics.SAGA_OUTCOMES.labels(outcome).inc()
+
+    async def send_all(self, messages: list[Message]) -> None:
+        """Encode, send and wait until Kafka acknowledged every one."""
+        await self.send_encoded([await self.encode(message) for message in messages])
+        _count_outcomes(messages)
 
     async def forward(self, event: faust.EventT, topic: str, key: str) -> None:
         """Pass a record on untouched under another key (re-partitioning), with its
@@ -173,8 +174,18 @@ class Shell:
 
         async def handle(event: faust.EventT, message: Message) -> None:
             key = key_of(message)
-            stored = table.get(key)
-            state = load(stored) if stored is not None else None
+            stored = Stored.from_table(table.get(key))
+            cause = message.envelope.event_id
+            if stored.cause == cause:  # handled before; its outputs may not have left
+                if cause not in self._sent:
+                    await self.send_encoded(stored.outbox)
+                    self._sent.add(cause)
+                return
+            if stored.outbox and stored.cause not in self._sent:
+                # the previous message of this key, handled before a restart: its outputs
+                # go out before anything that may follow from them
+                await self.send_encoded(stored.outbox)
+            state = load(stored.state) if stored.state is not None else None
             try:
                 decided = decide(state, message, now_millis())
                 if inspect.isawaitable(decided):
@@ -190,11 +201,15 @@ class Shell:
                 )
                 await self.dead_letter(event, "invalid-event", repr(exc))
                 return
-            await self.send_all(outputs)
+            outgoing = [await self.encode(output) for output in outputs]
             if new_state is not None:
-                table[key] = dump(new_state)
+                # state and outputs together, before the outputs leave (streams/outbox.py)
+                table[key] = Stored(dump(new_state), cause, tuple(outgoing)).to_json()
                 if committed is not None:
                     committed(message, state, new_state)
+            await self.send_encoded(outgoing)
+            self._sent.add(cause)
+            _count_outcomes(outputs)
             log.info(
                 "processed %s",
                 message.type,
@@ -227,6 +242,16 @@ class Shell:
             # the task copies this context, in which Faust's current event is this record
             # (table writes go to the changelog partition of the current event)
             await lanes.submit(key, partial(finish, event, time.perf_counter()))
+        await lanes.drain()  # the stream ended (the agent stops): let started work finish
+
+
+def _count_outcomes(messages: list[Message]) -> None:
+    """Only the order saga emits terminal order events; counted once Kafka acknowledged them
+    (an outbox sent again after a crash is not counted again)."""
+    for message in messages:
+        outcome = metrics.saga_outcome(message.type, message.data)
+        if outcome is not None:
+            metrics.SAGA_OUTCOMES.labels(outcome).inc()
 
 
 def _where(event: faust.EventT) -> tuple[str, int, int]:
@@ -258,6 +283,11 @@ class KeyedLanes:
             self._slots.release()
             if self._tails.get(key) is asyncio.current_task():
                 del self._tails[key]
+
+    async def drain(self) -> None:
+        """Wait until all submitted work ended."""
+        while self._tails:
+            await asyncio.wait(list(self._tails.values()))
 
     def __len__(self) -> int:
         return len(self._tails)

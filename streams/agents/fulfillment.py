@@ -11,6 +11,7 @@ import faust
 from schemas.events import Message, now_millis
 from streams.app import app, settings, shell, source, table
 from streams.domain import fulfillment
+from streams.outbox import state_of
 from streams.roles import BY_NAME
 
 log = logging.getLogger("orderflow.streams")
@@ -45,7 +46,7 @@ async def fulfillment_agent(stream: faust.StreamT) -> None:
 def _stored_shipments() -> Iterator[fulfillment.Shipment]:
     for key, stored in list(shipments_table.items()):
         try:
-            yield fulfillment.Shipment.from_json(stored)
+            yield fulfillment.Shipment.from_json(state_of(stored))
         except (KeyError, TypeError, ValueError):
             log.error("unreadable shipment state, skipped", extra={"order_id": key})
 
@@ -62,7 +63,7 @@ async def carrier_clock() -> None:
     now = now_millis()
     ticks = []
     for order_id in schedule.due_now(now):
-        stored = shipments_table.get(order_id)
+        stored = state_of(shipments_table.get(order_id))
         if stored is None:
             schedule.due.pop(order_id, None)
             continue

@@ -1,0 +1,112 @@
+"""The outbox: a message's outputs are stored in the table together with the state they come
+from, *before* they are sent.
+
+Why: the shell used to send a message's outputs first and store the state after. A worker
+killed in between left outputs in Kafka whose cause the state did not show; after the restart
+a reply to those outputs could be read before the cause was read again (they come from other
+topics), and the saga, not expecting it yet, dropped it: the crash test caught an order that
+never ended (its PaymentAuthorized read before the StockReserved that asked for it).
+
+Now the table value of a key is the state, the event id of the message that produced it (the
+cause) and that message's encoded outputs. A reply can only exist once the state that expects
+it is stored. If the worker dies before the outputs left, they are sent again: when the cause
+is read again, or before the next message of that key is handled (whichever comes first). A
+re-sent output is byte-for-byte the same record, which consumers recognise by its event id.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Headers = list[tuple[str, bytes]]
+_FIELDS = {"state", "cause", "outbox"}
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One output, encoded: what goes to Kafka, exactly."""
+
+    topic: str
+    key: bytes
+    value: bytes
+    headers: Headers
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "key": _b64(self.key),
+            "value": _b64(self.value),
+            "headers": [[name, _b64(value)] for name, value in self.headers],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Outgoing:
+        return cls(
+            topic=data["topic"],
+            key=base64.b64decode(data["key"]),
+            value=base64.b64decode(data["value"]),
+            headers=[(name, base64.b64decode(value)) for name, value in data["headers"]],
+        )
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A table value: the state (as the agent's `dump` wrote it), its cause, the outbox."""
+
+    state: Any = None
+    cause: str | None = None
+    outbox: tuple[Outgoing, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "cause": self.cause,
+            "outbox": [out.to_json() for out in self.outbox],
+        }
+
+    @classmethod
+    def from_table(cls, value: Any) -> Stored:
+        """A stored value; one written before the outbox existed is a bare state."""
+        if value is None:
+            return cls()
+        if isinstance(value, Mapping) and set(value) == _FIELDS:
+            return cls(
+                state=value["state"],
+                cause=value["cause"],
+                outbox=tuple(Outgoing.from_json(out) for out in value["outbox"]),
+            )
+        return cls(state=value)
+
+
+def state_of(value: Any) -> Any:
+    """The state inside a table value (for readers other than the shell)."""
+    return Stored.from_table(value).state
+
+
+@dataclass
+class RecentlySent:
+    """Causes whose outbox this process saw acknowledged, the last `size` of them, so an
+    outbox is sent again only when it may not have left (after a restart, in practice)."""
+
+    size: int = 100_000
+    _order: deque[str] = field(default_factory=deque)
+    _ids: set[str] = field(default_factory=set)
+
+    def add(self, cause: str) -> None:
+        if cause in self._ids:
+            return
+        self._ids.add(cause)
+        self._order.append(cause)
+        if len(self._order) > self.size:
+            self._ids.discard(self._order.popleft())
+
+    def __contains__(self, cause: object) -> bool:
+        return cause in self._ids
