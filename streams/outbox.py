@@ -10,8 +10,11 @@ never ended (its PaymentAuthorized read before the StockReserved that asked for 
 Now the table value of a key is the state, the event id of the message that produced it (the
 cause) and that message's encoded outputs. A reply can only exist once the state that expects
 it is stored. If the worker dies before the outputs left, they are sent again: when the cause
-is read again, or before the next message of that key is handled (whichever comes first). A
-re-sent output is byte-for-byte the same record, which consumers recognise by its event id.
+is read again, or before the next message of that key is handled (whichever comes first),
+unless they are known to have left: this process sent them, or the cause's offset is below
+the ledger's frontier (a record is finished, so committable, only after its outputs were
+acknowledged). A re-sent output is byte-for-byte the same record, which consumers recognise by
+its event id.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Headers = list[tuple[str, bytes]]
-_FIELDS = {"state", "cause", "outbox"}
+_FIELDS = {"state", "cause", "source", "outbox"}
 
 
 def _b64(data: bytes) -> str:
@@ -59,16 +62,19 @@ class Outgoing:
 
 @dataclass(frozen=True)
 class Stored:
-    """A table value: the state (as the agent's `dump` wrote it), its cause, the outbox."""
+    """A table value: the state (as the agent's `dump` wrote it), its cause (event id, and
+    where that record was read: topic, partition, offset), the outbox."""
 
     state: Any = None
     cause: str | None = None
+    source: tuple[str, int, int] | None = None
     outbox: tuple[Outgoing, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "state": self.state,
             "cause": self.cause,
+            "source": list(self.source) if self.source else None,
             "outbox": [out.to_json() for out in self.outbox],
         }
 
@@ -78,9 +84,11 @@ class Stored:
         if value is None:
             return cls()
         if isinstance(value, Mapping) and set(value) == _FIELDS:
+            source = value["source"]
             return cls(
                 state=value["state"],
                 cause=value["cause"],
+                source=(source[0], int(source[1]), int(source[2])) if source else None,
                 outbox=tuple(Outgoing.from_json(out) for out in value["outbox"]),
             )
         return cls(state=value)

@@ -21,6 +21,7 @@ from functools import partial
 from typing import Any
 
 import faust
+from faust.types import TP
 
 from orderflow import metrics
 from schemas.codec import Codec, DecodeError, dead_letter_headers, headers_for
@@ -64,6 +65,16 @@ class Shell:
                 self._finished(meter, event, taken)
             finally:
                 self.ledger.busy -= 1
+
+    def _left(self, stored: Stored) -> bool:
+        """Whether a stored outbox is known to have been acknowledged by Kafka."""
+        if stored.cause in self._sent:
+            return True
+        if stored.source is None:
+            return False
+        topic, partition, offset = stored.source
+        frontier = self.ledger.frontier.get(TP(topic, partition))
+        return frontier is not None and offset < frontier
 
     def _meter(self, stream: faust.StreamT) -> metrics.AgentMeter:
         return metrics.AgentMeter(stream.prefix.rpartition(".")[2] or self.consumer)
@@ -177,12 +188,12 @@ class Shell:
             stored = Stored.from_table(table.get(key))
             cause = message.envelope.event_id
             if stored.cause == cause:  # handled before; its outputs may not have left
-                if cause not in self._sent:
+                if not self._left(stored):
                     await self.send_encoded(stored.outbox)
                     self._sent.add(cause)
                 return
-            if stored.outbox and stored.cause not in self._sent:
-                # the previous message of this key, handled before a restart: its outputs
+            if stored.outbox and not self._left(stored):
+                # the previous message of this key, handled just before a crash: its outputs
                 # go out before anything that may follow from them
                 await self.send_encoded(stored.outbox)
             state = load(stored.state) if stored.state is not None else None
@@ -204,7 +215,8 @@ class Shell:
             outgoing = [await self.encode(output) for output in outputs]
             if new_state is not None:
                 # state and outputs together, before the outputs leave (streams/outbox.py)
-                table[key] = Stored(dump(new_state), cause, tuple(outgoing)).to_json()
+                source = (event.message.topic, event.message.partition, event.message.offset)
+                table[key] = Stored(dump(new_state), cause, source, tuple(outgoing)).to_json()
                 if committed is not None:
                     committed(message, state, new_state)
             await self.send_encoded(outgoing)

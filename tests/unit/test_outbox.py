@@ -39,9 +39,9 @@ class Kafka:
         return Topic()
 
 
-def _stream(messages: list[Message]) -> Any:
+def _stream(messages: list[Message], first: int = 0) -> Any:
     async def events() -> AsyncIterator[Any]:
-        for offset, message in enumerate(messages):
+        for offset, message in enumerate(messages, start=first):
             yield SimpleNamespace(
                 message=SimpleNamespace(
                     tp=TP0,
@@ -57,17 +57,18 @@ def _stream(messages: list[Message]) -> Any:
     return SimpleNamespace(prefix="streams.agents.test.outbox_test", events=events)
 
 
-def _run(kafka: Kafka, messages: list[Message], decide: Any) -> None:
-    """One worker process: a new shell (nothing remembered) over the same table."""
+def _run(kafka: Kafka, messages: list[Message], decide: Any, committed: int = 0) -> None:
+    """One worker process: a new shell (nothing remembered) over the same table, reading the
+    partition from the `committed` offset (its records are numbered from 0 by list order)."""
     codec = SimpleNamespace(
         decode=lambda _topic, _key, value: value, encode=lambda m: m.type.encode()
     )
     app = SimpleNamespace(topic=kafka.topic)
     shell = Shell(app, codec, "orderflow-test", Ledger())  # type: ignore[arg-type]
-    shell.ledger.start(TP0, 0)
+    shell.ledger.start(TP0, committed)
     asyncio.run(
         shell.run(
-            _stream(messages),
+            _stream(messages, first=committed),
             kafka.table,  # type: ignore[arg-type]
             decide,
             load=lambda stored: stored,
@@ -124,6 +125,16 @@ def test_after_a_restart_the_previous_outputs_go_out_before_a_reply_is_acted_on(
     assert [value for value, _ in kafka.sent] == ["AuthorizePayment", "OrderConfirmed"]
 
 
+def test_outputs_of_a_committed_record_are_known_to_have_left():
+    # PlaceOrder@0 and StockReserved@1 were finished and committed (offset 2) before the
+    # restart: their outputs left, so nothing is sent again before the reply is acted on
+    kafka = Kafka({})
+    _run(kafka, [PLACED, RESERVED], _decide([]))
+    kafka.sent.clear()
+    _run(kafka, [AUTHORIZED], _decide([]), committed=2)
+    assert [value for value, _ in kafka.sent] == ["OrderConfirmed"]
+
+
 def test_within_one_process_nothing_is_sent_twice():
     kafka = Kafka({})
     calls: list[str] = []
@@ -136,7 +147,7 @@ def test_a_value_stored_before_the_outbox_existed_is_read_as_a_bare_state():
     assert state_of({"sku": "S", "on_hand": 3}) == {"sku": "S", "on_hand": 3}
     assert state_of(None) is None
     out = Outgoing("t", b"k", b"\x00\x01", [("event_type", b"X")])
-    stored = Stored({"sku": "S"}, "e-1", (out,))
+    stored = Stored({"sku": "S"}, "e-1", ("inventory.commands.v1", 2, 41), (out,))
     assert Stored.from_table(stored.to_json()) == stored
 
 
