@@ -51,13 +51,24 @@ class Shell:
         self._topics: dict[str, faust.TopicT] = {}
         self._sent = RecentlySent()
 
-    async def events(self, stream: faust.StreamT) -> AsyncIterator[faust.EventT]:
+    async def events(
+        self, stream: faust.StreamT, in_order: bool = False
+    ) -> AsyncIterator[faust.EventT]:
         """The stream's events; each one counts as processed in the ledger (so its offset may
         be committed) only once the agent's loop body finished with it and came back. Then it
         is counted in `orderflow_events_processed_total` under the agent's name (the stream's
-        prefix is the Faust agent's name, `streams.agents.order.order_saga`)."""
+        prefix is the Faust agent's name, `streams.agents.order.order_saga`).
+
+        `in_order`: strictly in offset order per partition, each record once. A record behind
+        the ledger's frontier is finished already and skipped; one beyond it (a record before
+        it never arrived, which Faust can drop around a restart) is left unfinished, so it
+        comes again when the ledger re-reads the partition from the missing record."""
         meter = self._meter(stream)
         async for event in stream.events():
+            if in_order:
+                frontier = self.ledger.frontier.get(event.message.tp)
+                if frontier is not None and event.message.offset != frontier:
+                    continue
             self.ledger.busy += 1
             taken = time.perf_counter()
             try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -11,6 +13,7 @@ from faust.types import TP
 
 from streams import offsets
 from streams.offsets import IDLE_S, STUCK_S, Ledger, commit_offset
+from streams.runtime import Shell
 
 TP0 = TP("payments.events.v1", 4)
 
@@ -110,3 +113,24 @@ def test_a_moving_frontier_is_not_stuck():
     ledger.done(TP0, 0)  # the frontier moved (0 -> 1): the clock starts again
     assert ledger.stuck(TP0, highwater=10, now=1000.0 + STUCK_S) is None
     assert ledger.stuck(TP0, highwater=10, now=1000.0 + 2 * STUCK_S) == 1
+
+
+def test_in_order_events_skip_finished_records_and_leave_records_after_a_hole():
+    ledger = Ledger()
+    ledger.start(TP0, 5)
+    shell = Shell(SimpleNamespace(), SimpleNamespace(), "orderflow-test", ledger)  # type: ignore[arg-type]
+
+    async def events() -> AsyncIterator[Any]:
+        for offset in (4, 5, 7, 6):  # 4 done before; 7 arrives before 6 (a dropped record)
+            yield SimpleNamespace(message=SimpleNamespace(tp=TP0, offset=offset, headers=[]))
+
+    stream = SimpleNamespace(prefix="streams.agents.test.in_order_test", events=events)
+    seen: list[int] = []
+
+    async def agent() -> None:
+        async for event in shell.events(stream, in_order=True):  # type: ignore[arg-type]
+            seen.append(event.message.offset)
+
+    asyncio.run(agent())
+    assert seen == [5, 6]  # 7 is left for the re-read from 7
+    assert ledger.frontier[TP0] == 7
