@@ -187,9 +187,24 @@ class Baseline:
     consume_per_s: float
 
 
+def _high_watermarks(settings: config.Settings) -> dict[int, int]:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"}
+    )
+    try:
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(BASELINE_TOPIC, p), timeout=10)[1]
+            for p in range(settings.partitions)
+        }
+    finally:
+        consumer.close()
+
+
 def baseline(settings: config.Settings, record_bytes: int, records: int = 300_000) -> Baseline:
     """The broker's own throughput here, for records of the pipeline's size."""
-    from confluent_kafka import Consumer, Producer
+    from confluent_kafka import Consumer, Producer, TopicPartition
 
     admin.ensure_topics(
         settings.kafka_bootstrap, settings.partitions, {BASELINE_TOPIC: {"retention.ms": "600000"}}
@@ -204,6 +219,7 @@ def baseline(settings: config.Settings, record_bytes: int, records: int = 300_00
             "queue.buffering.max.messages": 1_000_000,
         }
     )
+    starts = _high_watermarks(settings)  # consume back exactly what this run produced
     payload = os.urandom(record_bytes)
     started = time.perf_counter()
     for n in range(records):
@@ -222,19 +238,11 @@ def baseline(settings: config.Settings, record_bytes: int, records: int = 300_00
         {
             "bootstrap.servers": settings.kafka_bootstrap,
             "group.id": f"bench-{uuid.uuid4().hex}",
-            "auto.offset.reset": "latest",
+            "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
         }
     )
-    from confluent_kafka import TopicPartition
-
-    tps = []
-    for partition in range(settings.partitions):
-        _low, high = consumer.get_watermark_offsets(
-            TopicPartition(BASELINE_TOPIC, partition), timeout=10
-        )
-        tps.append(TopicPartition(BASELINE_TOPIC, partition, max(0, high - records)))
-    consumer.assign(tps)
+    consumer.assign([TopicPartition(BASELINE_TOPIC, p, offset) for p, offset in starts.items()])
     got = 0
     started = time.perf_counter()
     deadline = started + 120

@@ -20,7 +20,7 @@ from orderflow import admin, config, health, metrics
 from orderflow.logs import setup_logging
 from schemas.codec import Codec
 from schemas.registry import SchemaRegistry
-from streams import offsets, roles
+from streams import changelog, offsets, roles
 from streams.runtime import Shell
 
 settings = config.load()
@@ -52,6 +52,8 @@ app = faust.App(
 )
 # commit only what the agents finished, and re-read lost records (streams/offsets.py)
 offsets.guard(app)
+# table writes can be awaited until their changelog records are in Kafka (streams/changelog.py)
+changelog.install()
 shell = Shell(
     app,
     Codec(SchemaRegistry(settings.registry_url)),

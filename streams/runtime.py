@@ -27,6 +27,7 @@ from orderflow import metrics
 from schemas.codec import Codec, DecodeError, dead_letter_headers, headers_for
 from schemas.events import Message, now_millis
 from schemas.registry import RegistryUnavailable
+from streams import changelog
 from streams.offsets import Ledger
 from streams.outbox import Outgoing, RecentlySent, Stored
 
@@ -225,11 +226,13 @@ class Shell:
                 return
             outgoing = [await self.encode(output) for output in outputs]
             if new_state is not None:
-                # state and outputs together, before the outputs leave (streams/outbox.py)
+                # state and outputs together, in the changelog before the outputs leave
+                # (streams/outbox.py, streams/changelog.py)
                 source = (event.message.topic, event.message.partition, event.message.offset)
-                table[key] = Stored(dump(new_state), cause, source, tuple(outgoing)).to_json()
-                if committed is not None:
-                    committed(message, state, new_state)
+                async with changelog.acknowledged():
+                    table[key] = Stored(dump(new_state), cause, source, tuple(outgoing)).to_json()
+                    if committed is not None:
+                        committed(message, state, new_state)
             await self.send_encoded(outgoing)
             self._sent.add(cause)
             _count_outcomes(outputs)

@@ -13,6 +13,7 @@ from typing import Any, cast
 import faust
 from faust.web import Request, Response, View
 
+from streams import changelog
 from streams.app import app, settings, shell, source, table
 from streams.domain import analytics
 from streams.roles import BY_NAME
@@ -48,11 +49,12 @@ async def analytics_agent(stream: faust.StreamT) -> None:
             continue  # a copy the order saga wrote again after a crash: same order, same type
         key = _key(event.message.partition)
         figures = analytics.count(per_minute[key].current(), event.message.offset, message)
-        if figures is not None:
-            per_minute[key] = figures
-        # After the figures: a crash in between re-reads this record, which the offset in
-        # the figures skips, and then records the type here.
-        counted[message.key] = [*seen, message.type]
+        async with changelog.acknowledged():  # in Kafka before the record counts as finished
+            if figures is not None:
+                per_minute[key] = figures
+            # After the figures: a crash in between re-reads this record, which the offset in
+            # the figures skips, and then records the type here.
+            counted[message.key] = [*seen, message.type]
 
 
 @app.page("/analytics/per-minute/")
