@@ -498,19 +498,20 @@ class Bench:
 PROFILED = (*services.WORKERS, "indexer", "api")
 
 
+OURS = ("streams", "schemas", "indexer", "api", "orderflow")
+# frames on every sample of a process (how it was started): not where the time goes
+ENTRY_POINTS = ("(orderflow/cli.py:", "(streams/worker.py:", "main (indexer/main.py:")
+
+
 def _package(frame: str) -> str:
-    """`function (path/to/module.py:12)` -> what it belongs to: our package, a library, or
-    Python itself."""
-    path = frame.rsplit("(", 1)[-1]
-    for ours in ("streams/", "schemas/", "indexer/", "api/", "orderflow/"):
-        if f"/{ours}" in path and "site-packages" not in path:
-            return ours.rstrip("/")
+    """`function (faust/app/base.py:823)` -> what it belongs to: its top-level package or
+    module (ours, a library's, or the standard library's), `python` for frozen modules."""
+    path = frame.rsplit(" (", 1)[-1].rstrip(")").rsplit(":", 1)[0]
     if "site-packages/" in path:
-        return path.split("site-packages/", 1)[1].split("/", 1)[0].split(".", 1)[0]
-    if "python3" in path:
-        name = path.rsplit("/", 1)[-1].split(".py", 1)[0]
-        return f"stdlib:{name}"
-    return "other"
+        path = path.split("site-packages/", 1)[1]
+    if path.startswith("<"):
+        return "python"
+    return path.split("/", 1)[0].removesuffix(".py")
 
 
 def summarise_profile(raw: str, top: int = 6) -> dict[str, Any]:
@@ -530,7 +531,7 @@ def summarise_profile(raw: str, top: int = 6) -> dict[str, Any]:
         leaf[package] = leaf.get(package, 0) + count
         seen = set()
         for frame in frames:
-            if _package(frame) in ("streams", "schemas", "indexer", "api", "orderflow"):
+            if _package(frame) in OURS and not any(e in frame for e in ENTRY_POINTS):
                 name = frame.split(" (", 1)[0] + " " + frame.rsplit("/", 1)[-1].rstrip(")")
                 if name not in seen:
                     seen.add(name)

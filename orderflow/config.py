@@ -77,6 +77,10 @@ class Settings:
         default_factory=lambda: _env_float("ORDERFLOW_PAYMENT_BACKOFF_S", 0.2)
     )
     # Fraud rule: authorized spend per customer per window may not pass the limit.
+    # How long a worker's producer waits to fill a batch: fewer, larger requests to Kafka
+    producer_linger_ms: int = field(
+        default_factory=lambda: _env_int("ORDERFLOW_PRODUCER_LINGER_MS", 5)
+    )
     # Records an agent handles side by side (different keys; one key stays in order), for
     # every agent, and for payment (gateway calls wait on the network and on retries)
     side_by_side: int = field(default_factory=lambda: _env_int("ORDERFLOW_SIDE_BY_SIDE", 64))

@@ -45,6 +45,7 @@ app = faust.App(
     # A killed worker's partitions come back after this, not after Faust's default minute.
     broker_session_timeout=10.0,
     broker_heartbeat_interval=2.0,
+    producer_linger_ms=settings.producer_linger_ms,
     web_bind=settings.worker_web_host,
     web_host=settings.worker_web_host,
     web_port=_web_port,
