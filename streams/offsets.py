@@ -38,6 +38,7 @@ from faust.types import TP
 log = logging.getLogger("orderflow.streams")
 
 STUCK_S = 5.0  # a frontier that has not moved this long, with records beyond it, is stuck
+MISSED_S = 1.0  # the same, once an in-order reader saw a later record arrive first
 IDLE_S = 6.0  # nothing of the partition arrived this long: its next record is not coming
 
 
@@ -50,6 +51,7 @@ class Ledger:
         self._ahead: dict[TP, set[int]] = {}
         self._last_done: dict[TP, float] = {}
         self._stuck_since: dict[TP, tuple[int, float]] = {}
+        self._missed: dict[TP, int] = {}  # frontier at which a later record arrived first
         self.busy = 0  # records an agent is processing right now
 
     def tracks(self, tp: TP) -> bool:
@@ -73,6 +75,13 @@ class Ledger:
         self._ahead[tp].add(offset)
         self._advance(tp)
 
+    def missed(self, tp: TP) -> None:
+        """An in-order reader got a record beyond the frontier: the record at the frontier
+        was dropped (records of a partition arrive in order), so no need to wait long."""
+        frontier = self.frontier.get(tp)
+        if frontier is not None:
+            self._missed[tp] = frontier
+
     def _advance(self, tp: TP) -> None:
         frontier, ahead = self.frontier[tp], self._ahead[tp]
         while frontier in ahead:
@@ -90,12 +99,14 @@ class Ledger:
 
     def stuck(self, tp: TP, highwater: int | None, now: float) -> int | None:
         """The frontier to read again from, when records beyond it exist and either later ones
-        finished (a hole) or none arrived for IDLE_S, for longer than STUCK_S."""
+        finished (a hole) or none arrived for IDLE_S, for longer than STUCK_S; or, when an
+        in-order reader saw a later record first, for longer than MISSED_S."""
         frontier = self.frontier.get(tp)
         if frontier is None or highwater is None or highwater <= frontier:
             self._stuck_since.pop(tp, None)
             return None
-        hole = bool(self._ahead[tp])
+        missed = self._missed.get(tp) == frontier
+        hole = bool(self._ahead[tp]) or missed
         # no record of this partition arrived for a while, and no agent is busy with one (a
         # slow record, such as a payment in backoff, holds the others back)
         idle = self.busy == 0 and now - self._last_done.get(tp, now) >= IDLE_S
@@ -106,9 +117,10 @@ class Ledger:
         if at != frontier:
             self._stuck_since[tp] = (frontier, now)
             return None
-        if now - since < STUCK_S:
+        if now - since < (MISSED_S if missed else STUCK_S):
             return None
         del self._stuck_since[tp]
+        self._missed.pop(tp, None)
         return frontier
 
 

@@ -69,6 +69,8 @@ class Shell:
             if in_order:
                 frontier = self.ledger.frontier.get(event.message.tp)
                 if frontier is not None and event.message.offset != frontier:
+                    if event.message.offset > frontier:
+                        self.ledger.missed(event.message.tp)
                     continue
             self.ledger.busy += 1
             taken = time.perf_counter()

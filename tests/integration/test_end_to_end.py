@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -219,10 +220,11 @@ def test_adjustments_add_to_stock(api: httpx.Client, unique: str):
     assert api.post(f"/inventory/{sku}/adjustments", json={"delta": -4}).status_code == 409
 
 
-def _live(api: httpx.Client) -> dict[str, tuple[int, float]]:
-    """Orders and revenue per minute of the last three (a minute may turn during the test)."""
+def _live(api: httpx.Client) -> dict[str, tuple[int, Decimal]]:
+    """Orders and revenue per minute of the last three (a minute may turn during the test).
+    Revenue stays exact: as floats, 4657.1 + 12.34 > 4669.44."""
     minutes = api.get("/analytics/live", params={"minutes": 3}).json()["minutes"]
-    return {m["minute"]: (int(m["orders"]), float(m["revenue"])) for m in minutes}
+    return {m["minute"]: (int(m["orders"]), Decimal(m["revenue"])) for m in minutes}
 
 
 def test_live_analytics_count_this_minute(api: httpx.Client, unique: str):
@@ -234,8 +236,11 @@ def test_live_analytics_count_this_minute(api: httpx.Client, unique: str):
     deadline = time.monotonic() + 10
     while True:
         after = _live(api)
-        grew = [m for m, (n, _) in after.items() if n > before.get(m, (0, 0.0))[0]]
-        earned = [m for m, (_, r) in after.items() if r >= before.get(m, (0, 0.0))[1] + 12.34]
+        nothing = (0, Decimal(0))
+        grew = [m for m, (n, _) in after.items() if n > before.get(m, nothing)[0]]
+        earned = [
+            m for m, (_, r) in after.items() if r >= before.get(m, nothing)[1] + Decimal("12.34")
+        ]
         if (grew and earned) or time.monotonic() > deadline:
             break
         time.sleep(0.2)

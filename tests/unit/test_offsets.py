@@ -134,3 +134,15 @@ def test_in_order_events_skip_finished_records_and_leave_records_after_a_hole():
     asyncio.run(agent())
     assert seen == [5, 6]  # 7 is left for the re-read from 7
     assert ledger.frontier[TP0] == 7
+    assert ledger._missed[TP0] == 6  # 7 came before 6: the frontier (6) was reported missed
+
+
+def test_a_record_missed_by_an_in_order_reader_is_read_again_after_a_second():
+    ledger = Ledger()
+    ledger.start(TP0, 298)
+    ledger.busy = 1
+    ledger.missed(TP0)  # 299 arrived while the frontier waits at 298
+    assert ledger.stuck(TP0, highwater=300, now=1000.0) is None
+    assert ledger.stuck(TP0, highwater=300, now=1000.0 + offsets.MISSED_S) == 298
+    ledger.done(TP0, 298)  # read again: the frontier moves, the miss is forgotten
+    assert ledger.stuck(TP0, highwater=300, now=1100.0) is None
