@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -71,7 +73,9 @@ class MemoryRegistry:
         return self.schemas[schema_id]
 
 
-def post_order(api: Any, sku: str, customer: str, price: str = "4.20", country: str = "NL") -> str:
+def post_order(
+    api: Any, sku: str, customer: str, price: str = "4.20", country: str = "NL", quantity: int = 1
+) -> str:
     """POST a one-line order to the running API (an httpx.Client); its order_id once the API
     accepted it (202)."""
     answer = api.post(
@@ -80,9 +84,29 @@ def post_order(api: Any, sku: str, customer: str, price: str = "4.20", country: 
             "customer_id": customer,
             "customer_email": f"{customer}@example.com",
             "currency": "EUR",
-            "items": [{"sku": sku, "quantity": 1, "unit_price": price}],
+            "items": [{"sku": sku, "quantity": quantity, "unit_price": price}],
             "shipping_address": {"country": country},
         },
     )
     assert answer.status_code == 202, answer.text
     return str(answer.json()["order_id"])
+
+
+def await_order(
+    api: Any,
+    order_id: str,
+    done: Callable[[dict[str, Any]], bool],
+    what: str,
+    timeout_s: float = 90,
+) -> dict[str, Any]:
+    """Poll the order's read-model document (GET /orders/{id}, waiting server-side for
+    COMPLETED) until `done(document)`; fail with `what` and the last answer after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        answer = api.get(f"/orders/{order_id}", params={"wait_for": "COMPLETED", "timeout": 5})
+        if answer.status_code == 200 and done(doc := dict(answer.json())):
+            return doc
+        assert time.monotonic() < deadline, (
+            f"order {order_id} {what}: {answer.status_code} {answer.text[:2000]}"
+        )
+        time.sleep(0.2)

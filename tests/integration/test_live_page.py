@@ -19,6 +19,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from orderflow import config, services
+from tests.factories import post_order
 
 pytestmark = pytest.mark.stack
 
@@ -66,18 +67,7 @@ def test_the_live_page_follows_an_order_until_it_completes(
     browser.get(f"http://127.0.0.1:{stack.api_port}/live")
     assert "OrderFlow" in browser.title
 
-    accepted = api.post(
-        "/orders",
-        json={
-            "customer_id": f"live-{unique}",
-            "customer_email": "live@example.com",
-            "currency": "EUR",
-            "items": [{"sku": sku, "quantity": 2, "unit_price": "7.25"}],
-            "shipping_address": {"country": "NL"},
-        },
-    )
-    assert accepted.status_code == 202, accepted.text
-    order_id = accepted.json()["order_id"]
+    order_id = post_order(api, sku, f"live-{unique}", price="7.25", quantity=2)
 
     row = _until(
         "the new order in the list",

@@ -26,6 +26,7 @@ from schemas.catalog import load_catalog
 from schemas.events import command
 from schemas.registry import SchemaRegistry
 from streams import roles
+from tests.factories import await_order
 
 pytestmark = pytest.mark.stack
 
@@ -158,20 +159,14 @@ def _place_order(api: httpx.Client, sku: str) -> dict:
 
 
 def _await_fulfillment(api: httpx.Client, order_id: str) -> dict:
-    deadline = time.monotonic() + 90
-    while True:
-        answer = api.get(f"/orders/{order_id}", params={"wait_for": "COMPLETED", "timeout": 5})
-        if answer.status_code == 200:
-            doc = dict(answer.json())
-            events = {entry["event_type"] for entry in doc["timeline"]}
-            if doc["status"] in REACHED_FULFILLMENT and set(SAGA_UP_TO_FULFILLMENT) <= events:
-                return doc
-            assert doc["status"] != "CANCELLED", f"order {order_id} was cancelled: {doc}"
-        assert time.monotonic() < deadline, (
-            f"order {order_id} placed after the poison never reached FULFILLMENT_SCHEDULED: "
-            f"{answer.status_code} {answer.text[:2000]}"
-        )
-        time.sleep(0.2)
+    def reached(doc: dict) -> bool:
+        events = {entry["event_type"] for entry in doc["timeline"]}
+        assert doc["status"] != "CANCELLED", f"order {order_id} was cancelled: {doc}"
+        return doc["status"] in REACHED_FULFILLMENT and set(SAGA_UP_TO_FULFILLMENT) <= events
+
+    return await_order(
+        api, order_id, reached, "placed after the poison never reached FULFILLMENT_SCHEDULED"
+    )
 
 
 def test_poison_in_every_input_topic_is_dead_lettered_and_processing_continues(

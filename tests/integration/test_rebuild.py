@@ -14,7 +14,7 @@ from elasticsearch import Elasticsearch
 
 from orderflow import config
 from orderflow.config import REPO_ROOT
-from tests.factories import post_order
+from tests.factories import await_order, post_order
 
 pytestmark = pytest.mark.stack
 
@@ -26,15 +26,12 @@ def _place(api: httpx.Client, sku: str) -> str:
 
 
 def _completed(api: httpx.Client, order_id: str) -> dict:
-    deadline = time.monotonic() + 90
-    while True:
-        answer = api.get(f"/orders/{order_id}", params={"wait_for": "COMPLETED", "timeout": 5})
-        if answer.status_code == 200:
-            doc = dict(answer.json())
-            if doc["status"] == "COMPLETED" and len(doc["timeline"]) >= 15:
-                return doc
-        assert time.monotonic() < deadline, answer.text
-        time.sleep(0.3)
+    return await_order(
+        api,
+        order_id,
+        lambda doc: doc["status"] == "COMPLETED" and len(doc["timeline"]) >= 15,
+        "never completed with its whole timeline",
+    )
 
 
 def test_rebuild_into_a_new_index_without_downtime(
