@@ -65,13 +65,18 @@ def _stat(pid: int) -> list[str] | None:
         return None
 
 
-def _tree(pid: int) -> list[int]:
-    """The process and its descendants (Elasticsearch's launcher starts the server as a
-    child)."""
+def _parents() -> dict[int, int]:
+    """Every process's parent, read once per sample."""
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and (stat := _stat(int(entry.name))) is not None:
             parents[int(entry.name)] = int(stat[1])
+    return parents
+
+
+def _tree(pid: int, parents: dict[int, int]) -> list[int]:
+    """The process and its descendants (Elasticsearch's launcher starts the server as a
+    child)."""
     found, frontier = [pid], [pid]
     while frontier:
         children = [child for child, parent in parents.items() if parent in frontier]
@@ -80,10 +85,10 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def _cpu_and_rss(pid: int) -> tuple[float, int] | None:
+def _cpu_and_rss(pid: int, parents: dict[int, int]) -> tuple[float, int] | None:
     """CPU seconds used so far and resident bytes now of a process and its descendants."""
     cpu, rss, alive = 0.0, 0, False
-    for member in _tree(pid):
+    for member in _tree(pid, parents):
         stat = _stat(member)
         try:
             statm = Path(f"/proc/{member}/statm").read_text().split()
@@ -115,8 +120,9 @@ class ProcessSampler:
 
     def _sample(self) -> None:
         now = time.monotonic()
+        parents = _parents()
         for name, pid in self.pids.items():
-            use = _cpu_and_rss(pid)
+            use = _cpu_and_rss(pid, parents)
             if use is None:
                 continue
             self._first.setdefault(name, (now, use[0]))
