@@ -2,7 +2,12 @@
 available = on_hand - reserved, shipped (units that left). A reservation never drives
 available below zero; reserve, release and ship are idempotent per (order_id, sku) because
 the stock item remembers each order's hold and what became of it; an adjustment is applied
-once per event id."""
+once per event id.
+
+What became of a hold is remembered for SETTLED_MEMORY_MS of event time (occurred_at) after
+it was released or shipped, then forgotten, so a SKU's state does not grow with every order
+it ever served. A command is only ever read again within a commit interval of its first
+reading (a restart re-reads from the committed offset), far inside that memory."""
 
 from __future__ import annotations
 
@@ -23,8 +28,9 @@ class StockItem:
     sku: str
     on_hand: int = 0
     holds: Mapping[str, int] = field(default_factory=dict)  # order_id -> units reserved
-    released: tuple[str, ...] = ()  # order ids whose hold was given back
-    shipped_orders: tuple[str, ...] = ()  # order ids whose hold left the warehouse
+    # order id -> occurred_at (ms) of the release / shipment, kept for SETTLED_MEMORY_MS
+    released: Mapping[str, int] = field(default_factory=dict)  # hold given back
+    shipped_orders: Mapping[str, int] = field(default_factory=dict)  # hold left the warehouse
     shipped: int = 0
     recent_adjustments: tuple[str, ...] = ()  # event ids, to apply a redelivered one once
 
@@ -49,8 +55,8 @@ class StockItem:
             "sku": self.sku,
             "on_hand": self.on_hand,
             "holds": dict(self.holds),
-            "released": list(self.released),
-            "shipped_orders": list(self.shipped_orders),
+            "released": dict(self.released),
+            "shipped_orders": dict(self.shipped_orders),
             "shipped": self.shipped,
             "recent_adjustments": list(self.recent_adjustments),
         }
@@ -61,14 +67,32 @@ class StockItem:
             sku=data["sku"],
             on_hand=int(data["on_hand"]),
             holds=dict(data.get("holds", {})),
-            released=tuple(data.get("released", ())),
-            shipped_orders=tuple(data.get("shipped_orders", ())),
+            released=_settled(data.get("released", {})),
+            shipped_orders=_settled(data.get("shipped_orders", {})),
             shipped=int(data.get("shipped", 0)),
             recent_adjustments=tuple(data.get("recent_adjustments", ())),
         )
 
 
 Decision = tuple[StockItem | None, list[Message]]
+
+SETTLED_MEMORY_MS = 24 * 3600 * 1000
+
+
+def _settled(data: Mapping[str, int] | list[str]) -> dict[str, int]:
+    """Stored settled holds; a list (the form before they were dated) dates them 0, so the
+    next change of the item forgets them."""
+    if isinstance(data, list):
+        return dict.fromkeys(data, 0)
+    return {order_id: int(at) for order_id, at in data.items()}
+
+
+def _remember(settled: Mapping[str, int], order_id: str, at: int) -> dict[str, int]:
+    """Add a settled hold, forgetting those settled more than SETTLED_MEMORY_MS before it."""
+    horizon = at - SETTLED_MEMORY_MS
+    kept = {oid: when for oid, when in settled.items() if when >= horizon}
+    kept[order_id] = at
+    return kept
 
 
 def _level(item: StockItem, cause: Message, now: int) -> Message:
@@ -137,7 +161,8 @@ def release_stock(item: StockItem | None, msg: Message, now: int) -> Decision:
     if item is None or order_id not in item.holds:
         return item, []
     holds = {oid: units for oid, units in item.holds.items() if oid != order_id}
-    updated = replace(item, holds=holds, released=(*item.released, order_id))
+    released = _remember(item.released, order_id, msg.envelope.occurred_at)
+    updated = replace(item, holds=holds, released=released)
     return updated, [_answer("StockReleased", msg, now), _level(updated, msg, now)]
 
 
@@ -152,7 +177,7 @@ def ship_stock(item: StockItem | None, msg: Message, now: int) -> Decision:
         holds=holds,
         on_hand=item.on_hand - units,
         shipped=item.shipped + units,
-        shipped_orders=(*item.shipped_orders, order_id),
+        shipped_orders=_remember(item.shipped_orders, order_id, msg.envelope.occurred_at),
     )
     return updated, [_answer("StockShipped", msg, now), _level(updated, msg, now)]
 

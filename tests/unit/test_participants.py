@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from decimal import Decimal
 
@@ -99,6 +100,41 @@ def test_release_gives_units_back_once():
     # and a late duplicate ReserveStock for that order does not hold units again
     late, silent = inventory.decide(item, _reserve("o1", 2), NOW)
     assert late == item and silent == []
+
+
+def _at(message, occurred_at: int):
+    return dataclasses.replace(
+        message, envelope=dataclasses.replace(message.envelope, occurred_at=occurred_at)
+    )
+
+
+def test_settled_holds_are_forgotten_after_a_day_of_event_time():
+    day = inventory.SETTLED_MEMORY_MS
+    item = _stock(100)
+    for n, order_id in enumerate(["o1", "o2"]):
+        item, _ = inventory.decide(item, _reserve(order_id, 1), NOW)
+        release = _cmd("ReleaseStock", "A", order_id=order_id, sku="A", quantity=1)
+        item, _ = inventory.decide(item, _at(release, NOW + n * day), NOW)
+    assert item is not None and dict(item.released) == {"o1": NOW, "o2": NOW + day}
+    item, _ = inventory.decide(item, _reserve("o3", 1), NOW)
+    ship = _cmd("ShipStock", "A", order_id="o3", sku="A", quantity=1)
+    item, _ = inventory.decide(item, _at(ship, NOW + day), NOW)
+    release = _cmd("ReleaseStock", "A", order_id="o4", sku="A", quantity=1)
+    item, _ = inventory.decide(item, _reserve("o4", 1), NOW)
+    item, _ = inventory.decide(item, _at(release, NOW + day + 1), NOW)
+    # o1 was released more than a day (of event time) before o4: forgotten; the rest kept
+    assert item is not None and set(item.released) == {"o2", "o4"}
+    assert dict(item.shipped_orders) == {"o3": NOW + day}
+    # within the memory a late ReserveStock of a released order still holds nothing
+    late, silent = inventory.decide(item, _reserve("o2", 1), NOW)
+    assert late == item and silent == []
+
+
+def test_stock_items_stored_before_settled_holds_were_dated_still_load():
+    stored = {"sku": "A", "on_hand": 3, "holds": {"o9": 1}, "released": ["o1"]}
+    item = inventory.StockItem.from_json(stored | {"shipped_orders": ["o2"], "shipped": 1})
+    assert (dict(item.released), dict(item.shipped_orders)) == ({"o1": 0}, {"o2": 0})
+    assert inventory.StockItem.from_json(item.to_json()) == item
 
 
 def _authorize(scenario: str, order_id: str = "o1"):
