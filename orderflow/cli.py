@@ -19,6 +19,7 @@ def _worker(args: argparse.Namespace) -> None:
 
     if args.web_port:
         os.environ["ORDERFLOW_WORKER_WEB_PORT"] = str(args.web_port)
+    config.use_event_loop(config.load())
     main(args.role)
 
 
@@ -32,7 +33,13 @@ def _api(_: argparse.Namespace) -> None:
     import uvicorn
 
     settings = config.load()
-    uvicorn.run("api.app:app", host=settings.api_host, port=settings.api_port, log_level="info")
+    uvicorn.run(
+        "api.app:app",
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="info",
+        loop="uvloop" if settings.event_loop == "uvloop" else "asyncio",
+    )
 
 
 def _init(_: argparse.Namespace) -> None:

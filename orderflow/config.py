@@ -3,6 +3,7 @@ default that works against the local stack (`make up`)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +97,8 @@ class Settings:
         default_factory=lambda: _env("ORDERFLOW_EVENTS_INDEX", "order-events-v1")
     )
     orders_alias: str = field(default_factory=lambda: _env("ORDERFLOW_ORDERS_ALIAS", "orders"))
+    # "uvloop" (default) or "asyncio": the event loop of the workers and the API.
+    event_loop: str = field(default_factory=lambda: _env("ORDERFLOW_EVENT_LOOP", "uvloop"))
 
     def worker_port(self, role: str) -> int:
         from streams.roles import NAMES
@@ -109,3 +112,13 @@ class Settings:
 
 def load() -> Settings:
     return Settings()
+
+
+def use_event_loop(settings: Settings) -> None:
+    """Install the configured event loop policy; call before any loop is created."""
+    if settings.event_loop == "uvloop":
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    elif settings.event_loop != "asyncio":
+        raise SystemExit(f"ORDERFLOW_EVENT_LOOP: {settings.event_loop!r} is not uvloop or asyncio")
