@@ -94,6 +94,12 @@ class Stored:
         return cls(state=value)
 
 
+def stored_value(table: Any, key: Any) -> Any:
+    """A table's value for `key`, or None, in one store read (Faust's `table.get` reads the
+    store twice: whether the key is there, then its value). Any other mapping is read as is."""
+    return getattr(table, "data", table).get(key)
+
+
 def state_of(value: Any) -> Any:
     """The state inside a table value (for readers other than the shell)."""
     return Stored.from_table(value).state

@@ -29,7 +29,7 @@ from schemas.events import Message, now_millis
 from schemas.registry import RegistryUnavailable
 from streams import changelog
 from streams.offsets import Ledger
-from streams.outbox import Outgoing, RecentlySent, Stored
+from streams.outbox import Outgoing, RecentlySent, Stored, stored_value
 
 log = logging.getLogger("orderflow.streams")
 
@@ -199,7 +199,7 @@ class Shell:
 
         async def handle(event: faust.EventT, message: Message) -> None:
             key = key_of(message)
-            stored = Stored.from_table(table.get(key))
+            stored = Stored.from_table(stored_value(table, key))
             cause = message.envelope.event_id
             if stored.cause == cause:  # handled before; its outputs may not have left
                 if not self._left(stored):
@@ -238,7 +238,7 @@ class Shell:
             await self.send_encoded(outgoing)
             self._sent.add(cause)
             _count_outcomes(outputs)
-            log.info(
+            log.debug(  # one line per record: ORDERFLOW_LOG_LEVEL=DEBUG shows them
                 "processed %s",
                 message.type,
                 extra={

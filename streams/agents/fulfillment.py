@@ -11,7 +11,7 @@ import faust
 from schemas.events import Message, now_millis
 from streams.app import app, settings, shell, source, table
 from streams.domain import fulfillment
-from streams.outbox import state_of
+from streams.outbox import state_of, stored_value
 from streams.roles import BY_NAME
 
 log = logging.getLogger("orderflow.streams")
@@ -63,7 +63,7 @@ async def carrier_clock() -> None:
     now = now_millis()
     ticks = []
     for order_id in schedule.due_now(now):
-        stored = state_of(shipments_table.get(order_id))
+        stored = state_of(stored_value(shipments_table, order_id))
         if stored is None:
             schedule.due.pop(order_id, None)
             continue

@@ -7,7 +7,7 @@ from faust.web import Request, Response, View
 
 from streams.app import app, shell, source, table
 from streams.domain import inventory
-from streams.outbox import state_of
+from streams.outbox import state_of, stored_value
 from streams.roles import BY_NAME
 
 stock_table = table("stock", "Stock per SKU: on_hand, holds per order, shipped")
@@ -28,7 +28,7 @@ async def inventory_agent(stream: faust.StreamT) -> None:
 @app.table_route(table=stock_table, match_info="sku")
 async def inventory_view(web: View, request: Request, sku: str) -> Response:
     """GET /inventory/{sku} is served from the table, by the worker that owns the SKU."""
-    stored = state_of(stock_table.get(sku))
+    stored = state_of(stored_value(stock_table, sku))
     if stored is None:
         return web.json({"detail": f"unknown sku {sku!r}"}, status=404)
     return web.json(inventory.StockItem.from_json(stored).view())
