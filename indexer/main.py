@@ -8,10 +8,11 @@ import logging
 import signal
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+import prometheus_client
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka import Message as KafkaRecord
 from elasticsearch import ApiError, Elasticsearch
@@ -19,7 +20,7 @@ from elasticsearch import ConnectionError as EsConnectionError
 
 from indexer.index import ensure_events_index, ensure_orders_index
 from indexer.projection import event_document, order_id_of, project
-from orderflow import config, topics
+from orderflow import config, metrics, topics
 from orderflow.logs import setup_logging
 from schemas.codec import Codec, DecodeError, dead_letter_headers, for_confluent
 from schemas.events import Message
@@ -28,6 +29,7 @@ from schemas.registry import RegistryUnavailable, SchemaRegistry
 log = logging.getLogger("orderflow.indexer")
 T = TypeVar("T")
 GROUP_ID = "orderflow-indexer"
+AGENT = "indexer"  # its label in orderflow_events_processed_total
 TP = tuple[str, int]  # (topic, partition)
 
 
@@ -114,6 +116,8 @@ class Indexer:
         if by_order:
             self.retry("bulk write", lambda: self.write(by_order))
         if live:
+            for event_type, n in Counter(m.type for ms in by_order.values() for m in ms).items():
+                metrics.EVENTS_PROCESSED.labels(AGENT, event_type).inc(n)
             self.dead_letters.flush(10)
             self.consumer.commit(asynchronous=False)
 
@@ -234,6 +238,7 @@ class Indexer:
             key=record.key(),
             headers=for_confluent(headers),
         )
+        metrics.DEAD_LETTERS.labels(GROUP_ID, record.topic() or "", reason).inc()
         log.warning(
             "dead-lettered record",
             extra={"topic": record.topic(), "reason": reason, "offset": record.offset()},
@@ -242,7 +247,12 @@ class Indexer:
 
 def main() -> None:
     setup_logging()
+    settings = config.load()
+    # GET /metrics: the same series as the workers' (orderflow/metrics.py), agent "indexer"
+    prometheus_client.start_http_server(
+        settings.indexer_metrics_port, addr=settings.worker_web_host
+    )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    Indexer(config.load(), stop).run()
+    Indexer(settings, stop).run()

@@ -31,8 +31,10 @@ from typing import Any
 import aiohttp
 from elasticsearch import AsyncElasticsearch
 
+from indexer.main import GROUP_ID as INDEXER_GROUP
 from orderflow import admin, config, load, services
 from orderflow.load import percentile
+from streams import roles
 
 TERMINAL = ["COMPLETED", "CANCELLED"]
 BASELINE_TOPIC = "bench.baseline"
@@ -275,6 +277,57 @@ async def _terminal_count(es: AsyncElasticsearch, settings: config.Settings, pre
     return int(answer["count"])
 
 
+def consumer_lag(settings: config.Settings) -> dict[str, int]:
+    """Records not yet committed by each of OrderFlow's consumer groups (the workers' and the
+    indexer's), from their committed offsets and the partitions' ends."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    client = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    ours = {roles.app_id(settings.app_id, role) for role in roles.NAMES} | {INDEXER_GROUP}
+    groups = [
+        g.group_id
+        for g in client.list_consumer_groups().result(timeout=10).valid
+        if g.group_id in ours
+    ]
+    committed: dict[str, list[Any]] = {}
+    for group in groups:
+        request = [ConsumerGroupTopicPartitions(group)]
+        answer = client.list_consumer_group_offsets(request)[group].result(timeout=10)
+        committed[group] = [tp for tp in answer.topic_partitions if tp.offset >= 0]
+    wanted = {(tp.topic, tp.partition) for tps in committed.values() for tp in tps}
+    ends = {} if not wanted else _ends(settings, [TopicPartition(t, p) for t, p in wanted])
+    return {
+        group: sum(max(0, ends[(tp.topic, tp.partition)] - tp.offset) for tp in tps)
+        for group, tps in committed.items()
+    }
+
+
+def _ends(settings: config.Settings, partitions: list[Any]) -> dict[tuple[str, int], int]:
+    from confluent_kafka import Consumer
+
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"}
+    )
+    try:
+        return {
+            (tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=10)[1]
+            for tp in partitions
+        }
+    finally:
+        consumer.close()
+
+
+async def _caught_up(settings: config.Settings, until: float) -> dict[str, int]:
+    """Wait until every consumer group committed everything (or `until` passed); returns
+    the groups still behind then, with their lag (empty: all caught up)."""
+    while True:
+        behind = {g: n for g, n in (await asyncio.to_thread(consumer_lag, settings)).items() if n}
+        if not behind or time.time() > until:
+            return behind
+        await asyncio.sleep(1)
+
+
 @dataclass
 class Step:
     rate: float
@@ -282,9 +335,12 @@ class Step:
     accepted_per_s: float
     errors: int
     e2e_per_s: float  # orders reaching a terminal status per second (see _e2e_rate)
-    settled_after_s: float | None  # from the end of the load until all were terminal
+    # from the end of the load until all were terminal and every consumer group caught up
+    settled_after_s: float | None
     sustainable: bool
     post_p99_ms: float
+    # consumer groups still behind when the allowance ran out (records not committed)
+    behind: dict[str, int] = field(default_factory=dict)
 
 
 async def _settle(
@@ -375,7 +431,11 @@ class Bench:
         samples, ended = await _settle(
             self.es, self.settings, prefix, accepted, result.finished, allowance
         )
-        settled_after = None if ended is None else max(0.0, ended - result.finished)
+        # every consumer must catch up too, not only the path to a terminal status
+        behind = await _caught_up(self.settings, result.finished + allowance)
+        if ended is not None and not behind:
+            ended = max(ended, time.time())
+        settled_after = None if ended is None or behind else max(0.0, ended - result.finished)
         step = Step(
             rate=rate,
             accepted=accepted,
@@ -384,19 +444,21 @@ class Bench:
             e2e_per_s=round(_e2e_rate(samples, accepted), 1),
             settled_after_s=None if settled_after is None else round(settled_after, 1),
             sustainable=(
-                ended is not None
+                settled_after is not None
                 and accepted >= 0.99 * len(result.sent)
                 and result.accepted_per_s >= 0.95 * rate
             ),
             post_p99_ms=round(percentile([s.latency_s * 1000 for s in result.accepted], 99), 1),
+            behind=behind,
         )
         print(
             f"  -> accepted {step.accepted_per_s}/s, e2e {step.e2e_per_s}/s, "
             f"settled after the load: {step.settled_after_s} s, POST p99 {step.post_p99_ms} ms: "
-            f"{'sustainable' if step.sustainable else 'NOT sustainable'}",
+            f"{'sustainable' if step.sustainable else 'NOT sustainable'}"
+            + (f" (consumers behind: {behind})" if behind else ""),
             flush=True,
         )
-        if ended is None:
+        if not step.sustainable:
             await self.drain(prefix, accepted)
         return step
 
@@ -406,8 +468,15 @@ class Bench:
         print("  (waiting for the backlog to clear)", flush=True)
         while time.time() < deadline:
             if await _terminal_count(self.es, self.settings, prefix) >= accepted:
-                return
+                break
             await asyncio.sleep(2)
+        await self.quiet(deadline)
+
+    async def quiet(self, until: float) -> None:
+        """Wait until every consumer group caught up, so a measurement starts from rest."""
+        behind = await _caught_up(self.settings, until)
+        if behind:
+            print(f"  (still behind after waiting: {behind})", flush=True)
 
     async def ramp(self, rates: list[float]) -> tuple[list[Step], float | None]:
         steps: list[Step] = []
@@ -430,6 +499,7 @@ class Bench:
 
     async def latency(self, rate: float, duration_s: float, sample_every: int = 10) -> Latency:
         prefix = f"bench-{self.run_id}-lat-"
+        await self.quiet(time.time() + 300)
         records_before = await asyncio.to_thread(kafka_records, self.settings)
         sampler = ProcessSampler()
         sampler.start()

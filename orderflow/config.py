@@ -49,6 +49,10 @@ class Settings:
     worker_web_port_base: int = field(
         default_factory=lambda: _env_int("ORDERFLOW_WORKER_WEB_PORT_BASE", 6066)
     )
+    # The indexer's Prometheus endpoint (GET /metrics); it has no other web server.
+    indexer_metrics_port: int = field(
+        default_factory=lambda: _env_int("ORDERFLOW_INDEXER_METRICS_PORT", 6075)
+    )
     # This worker process's own port, instead of its role's (a second worker of a role).
     worker_web_port: int = field(default_factory=lambda: _env_int("ORDERFLOW_WORKER_WEB_PORT", 0))
     # Where the API and seed reach the workers that serve reads from their tables.

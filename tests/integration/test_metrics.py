@@ -1,6 +1,6 @@
-"""Operability on the real stack: one order moves the Prometheus series of the API and of
-the order worker (compared before and after, not only present), and every process says it is
-ready."""
+"""Operability on the real stack: one order moves the Prometheus series of the API, of the
+order worker and of the indexer (compared before and after, not only present), and every
+process says it is ready."""
 
 from __future__ import annotations
 
@@ -37,9 +37,11 @@ def test_an_order_moves_the_counters_of_the_api_and_the_order_worker(
     api: httpx.Client, stack: config.Settings, unique: str
 ):
     worker = f"{stack.worker_url('order')}/metrics/"
+    indexer = f"http://{stack.worker_web_host}:{stack.indexer_metrics_port}/metrics"
     placed = {"agent": "order_saga", "event_type": "PlaceOrder"}
     post = {"method": "POST", "route": "/orders", "status": "202"}
     api_before, worker_before = scrape(api.get("/metrics")), scrape(httpx.get(worker, timeout=5))
+    indexer_before = scrape(httpx.get(indexer, timeout=5))
 
     sku = f"METRICS-{unique}"
     assert api.put(f"/inventory/{sku}", json={"on_hand": 3}).status_code == 200
@@ -84,6 +86,16 @@ def test_an_order_moves_the_counters_of_the_api_and_the_order_worker(
     assert all(f"/orders/{order_id}" not in dict(labels).values() for _, labels in api_after)
     by_id = {"method": "GET", "route": "/orders/{order_id}", "status": "200"}
     assert sample(api_after, requests, **by_id) >= sample(api_before, requests, **by_id) + 1
+
+    # the indexer counts what it wrote to Elasticsearch (the read model showed COMPLETED)
+    # (counted just after Elasticsearch acknowledged the write, so it may lag the read)
+    indexed = {"agent": "indexer", "event_type": "OrderCompleted"}
+    deadline = time.monotonic() + 10
+    while sample(scrape(httpx.get(indexer, timeout=5)), processed, **indexed) < 1 + sample(
+        indexer_before, processed, **indexed
+    ):
+        assert time.monotonic() < deadline, "the indexer counted no OrderCompleted"
+        time.sleep(0.2)
 
 
 def test_the_api_and_a_worker_are_alive_and_ready(api: httpx.Client, stack: config.Settings):
