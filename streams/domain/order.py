@@ -20,7 +20,7 @@ a re-processed message re-creates identical events, which consumers drop as dupl
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from orderflow import topics
@@ -71,8 +71,10 @@ class OrderState:
         return next(int(line["quantity"]) for line in self.lines if line["sku"] == sku)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        # field by field: dataclasses.asdict deep-copies `placed` only to have it replaced
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["placed"] = _jsonable(self.placed)
+        data["reserved"], data["released"] = list(self.reserved), list(self.released)
         return data
 
     @classmethod
