@@ -101,6 +101,8 @@ class Settings:
         default_factory=lambda: _env("ORDERFLOW_EVENTS_INDEX", "order-events-v1")
     )
     orders_alias: str = field(default_factory=lambda: _env("ORDERFLOW_ORDERS_ALIAS", "orders"))
+    # niceness of the background roles' workers (streams/roles.py); 0: the same as the others
+    background_nice: int = field(default_factory=lambda: _env_int("ORDERFLOW_BACKGROUND_NICE", 10))
     # "uvloop" (default) or "asyncio": the event loop of the workers and the API.
     event_loop: str = field(default_factory=lambda: _env("ORDERFLOW_EVENT_LOOP", "uvloop"))
 

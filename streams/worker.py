@@ -6,6 +6,7 @@ import importlib
 import os
 import sys
 
+from orderflow import config
 from streams import roles
 
 
@@ -13,6 +14,8 @@ def main(role: str) -> None:
     if role not in roles.BY_NAME:
         raise SystemExit(f"unknown role {role!r}; one of {', '.join(roles.NAMES)}")
     os.environ["ORDERFLOW_ROLE"] = role
+    if roles.BY_NAME[role].background:
+        os.nice(config.load().background_nice)
     from streams.app import app, declare_own_topics, settings
 
     (settings.state_dir / "workers").mkdir(parents=True, exist_ok=True)
