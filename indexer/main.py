@@ -212,8 +212,8 @@ class Indexer:
                     extra={"index": item["_index"], "id": item["_id"], "error": item["error"]},
                 )
         for order_id, messages in by_order.items():
-            if order_id not in conflicted and log.isEnabledFor(logging.DEBUG):
-                log.debug(  # one line per order and batch: ORDERFLOW_LOG_LEVEL=DEBUG
+            if order_id not in conflicted:
+                log.info(
                     "indexed",
                     extra={
                         "order_id": order_id,

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from aiokafka.partitioner import murmur2
 
 
 @dataclass(frozen=True)
@@ -10,6 +14,15 @@ class TopicSpec:
     name: str
     key: str
     written_by: str
+    # The payload field whose value picks the partition, when not the key: records keep their
+    # key but land where a record keyed by that field would (Kafka's murmur2 partitioner).
+    partition_by: str | None = None
+
+    def partition_of(self, data: Mapping[str, Any], partitions: int) -> int | None:
+        """The partition for a record with this payload; None: the key's (the default)."""
+        if self.partition_by is None:
+            return None
+        return (murmur2(str(data[self.partition_by]).encode()) & 0x7FFFFFFF) % partitions
 
     @property
     def dlq(self) -> str:
@@ -21,7 +34,11 @@ ORDERS_EVENTS = TopicSpec("orders.events.v1", "order_id", "order agent")
 INVENTORY_COMMANDS = TopicSpec("inventory.commands.v1", "sku", "order agent, api")
 INVENTORY_EVENTS = TopicSpec("inventory.events.v1", "order_id", "inventory agent")
 INVENTORY_LEVELS = TopicSpec("inventory.levels.v1", "sku", "inventory agent")
-PAYMENTS_COMMANDS = TopicSpec("payments.commands.v1", "order_id", "order agent")
+# Keyed by order_id, partitioned by customer: one customer's payments (and fraud window) are
+# handled by one worker, one after the other.
+PAYMENTS_COMMANDS = TopicSpec(
+    "payments.commands.v1", "order_id", "order agent", partition_by="customer_id"
+)
 PAYMENTS_EVENTS = TopicSpec("payments.events.v1", "order_id", "payment agent")
 FULFILLMENT_COMMANDS = TopicSpec("fulfillment.commands.v1", "order_id", "order agent")
 FULFILLMENT_EVENTS = TopicSpec("fulfillment.events.v1", "order_id", "fulfillment agent")

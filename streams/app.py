@@ -60,6 +60,7 @@ shell = Shell(
     Codec(SchemaRegistry(settings.registry_url)),
     APP_ID,
     offsets.LEDGER,
+    partitions=settings.partitions,
     side_by_side=settings.side_by_side,
 )
 
@@ -69,30 +70,13 @@ def source(*names: str) -> faust.TopicT:
     return app.topic(*names, key_serializer="raw", value_serializer="raw")
 
 
-_internal_topics: list[str] = []
-
-
-def internal(name: str) -> faust.TopicT:
-    """A re-partitioning topic of the role's own, and its dead letters."""
-    topic = app.topic(
-        f"{APP_ID}-{name}",
-        key_serializer="raw",
-        value_serializer="raw",
-        internal=True,
-        partitions=settings.partitions,
-    )
-    shell.declare_dead_letters(topic)
-    _internal_topics.extend([topic.get_topic_name(), f"{topic.get_topic_name()}.dlq"])
-    return topic
-
-
 def declare_own_topics() -> list[str]:
-    """Create the role's changelog and re-partitioning topics before the worker starts.
+    """Create the role's changelog topics before the worker starts.
     Faust would create them itself, but after its consumer took a metadata snapshot; a table
     write then compares against the stale snapshot (0 partitions) and the agent crashes with
     PartitionsMismatch until the next rebalance. Names and retention come from Faust's own
     topic objects. Returns the topics it created."""
-    wanted = {name: {"cleanup.policy": "delete"} for name in _internal_topics}
+    wanted: dict[str, dict[str, str]] = {}
     for tab in app.tables.values():
         changelog = tab.changelog_topic
         policies = [

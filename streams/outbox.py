@@ -41,6 +41,7 @@ class Outgoing:
     key: bytes
     value: bytes
     headers: Headers
+    partition: int | None = None  # None: the key's
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +49,7 @@ class Outgoing:
             "key": _b64(self.key),
             "value": _b64(self.value),
             "headers": [[name, _b64(value)] for name, value in self.headers],
+            "partition": self.partition,
         }
 
     @classmethod
@@ -57,6 +59,7 @@ class Outgoing:
             key=base64.b64decode(data["key"]),
             value=base64.b64decode(data["value"]),
             headers=[(name, base64.b64decode(value)) for name, value in data["headers"]],
+            partition=data.get("partition"),
         )
 
 

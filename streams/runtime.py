@@ -23,7 +23,7 @@ from typing import Any
 import faust
 from faust.types import TP
 
-from orderflow import metrics
+from orderflow import metrics, topics
 from schemas.codec import Codec, DecodeError, dead_letter_headers, headers_for
 from schemas.events import Message, now_millis
 from schemas.registry import RegistryUnavailable
@@ -42,12 +42,19 @@ class Shell:
     """What every agent shares: the app (for topics), the codec, and dead-lettering."""
 
     def __init__(
-        self, app: faust.App, codec: Codec, consumer: str, ledger: Ledger, side_by_side: int = 1
+        self,
+        app: faust.App,
+        codec: Codec,
+        consumer: str,
+        ledger: Ledger,
+        partitions: int,
+        side_by_side: int = 1,
     ) -> None:
         self.app = app
         self.codec = codec
         self.consumer = consumer
         self.ledger = ledger
+        self.partitions = partitions  # of every topic (a topic's `partition_by` needs it)
         self.side_by_side = side_by_side
         self._topics: dict[str, faust.TopicT] = {}
         self._sent = RecentlySent()
@@ -107,25 +114,19 @@ class Shell:
             )
         return self._topics[name]
 
-    def declare_dead_letters(self, topic: faust.TopicT) -> None:
-        """Have Faust create the dead-letter topic of one of the app's own topics."""
-        for name in topic.topics:
-            self._topics[f"{name}.dlq"] = self.app.topic(
-                f"{name}.dlq",
-                key_serializer="raw",
-                value_serializer="raw",
-                internal=True,
-                partitions=topic.partitions,
-            )
-
     async def encode(self, message: Message) -> Outgoing:
         value = await _until_registry_answers(partial(self.codec.encode, message))
-        return Outgoing(message.topic, message.key.encode(), value, headers_for(message))
+        spec = topics.BY_NAME.get(message.topic)
+        partition = spec.partition_of(message.data, self.partitions) if spec else None
+        headers = headers_for(message)
+        return Outgoing(message.topic, message.key.encode(), value, headers, partition)
 
     async def send_encoded(self, outgoing: Iterable[Outgoing]) -> None:
         """Send and wait until Kafka acknowledged every one."""
         pending = [
-            await self.topic(out.topic).send(key=out.key, value=out.value, headers=out.headers)
+            await self.topic(out.topic).send(
+                key=out.key, value=out.value, headers=out.headers, partition=out.partition
+            )
             for out in outgoing
         ]
         if pending:
@@ -135,15 +136,6 @@ class Shell:
         """Encode, send and wait until Kafka acknowledged every one."""
         await self.send_encoded([await self.encode(message) for message in messages])
         _count_outcomes(messages)
-
-    async def forward(self, event: faust.EventT, topic: str, key: str) -> None:
-        """Pass a record on untouched under another key (re-partitioning), with its
-        timestamp, so windows downstream count it in the minute it was written."""
-        source = event.message
-        sent = await self.topic(topic).send(
-            key=key.encode(), value=source.value, headers=source.headers, timestamp=source.timestamp
-        )
-        await sent
 
     async def dead_letter(self, event: faust.EventT, reason: str, detail: str) -> None:
         source = event.message
@@ -187,15 +179,17 @@ class Shell:
         key_of: Callable[[Message], str] = lambda m: m.key,
         committed: Committed | None = None,
         side_by_side: int | None = None,
+        lane_of: Callable[[Message], str] | None = None,
     ) -> None:
         """Feed each record of the stream through `decide` with the state of its key.
 
-        Up to `side_by_side` records (default: the shell's) are handled at once; records with
-        the same Kafka key strictly one after the other, in arrival order (every agent keys its
-        records by what its state is keyed by, or coarser). Handling a record waits for Kafka
-        to acknowledge its outputs, so one at a time an agent spends most of its time waiting;
-        side by side it does not. A record's offset may be committed once it is finished (the
-        ledger commits only up to the first record that is not)."""
+        Up to `side_by_side` records (default: the shell's) are handled at once; records of
+        one lane strictly one after the other, in arrival order. A record's lane is its Kafka
+        key, or `lane_of` its message (decoded first): what its state is keyed by, or coarser.
+        Handling a record waits for Kafka to acknowledge its outputs, so one at a time an agent
+        spends most of its time waiting; side by side it does not. A record's offset may be
+        committed once it is finished (the ledger commits only up to the first record that
+        is not)."""
 
         async def handle(event: faust.EventT, message: Message) -> None:
             key = key_of(message)
@@ -238,7 +232,7 @@ class Shell:
             await self.send_encoded(outgoing)
             self._sent.add(cause)
             _count_outcomes(outputs)
-            log.debug(  # one line per record: ORDERFLOW_LOG_LEVEL=DEBUG shows them
+            log.info(  # one line per record: an order can be followed through the logs
                 "processed %s",
                 message.type,
                 extra={
@@ -252,10 +246,10 @@ class Shell:
         meter = self._meter(stream)
         lanes = KeyedLanes(side_by_side or self.side_by_side)
 
-        async def finish(event: faust.EventT, taken: float) -> None:
+        async def finish(event: faust.EventT, decoded: Message | None, taken: float) -> None:
             self.ledger.busy += 1
             try:
-                message = await self.decode(event)
+                message = decoded or await self.decode(event)
                 if message is not None:
                     await handle(event, message)
                 self._finished(meter, event, taken)
@@ -266,10 +260,22 @@ class Shell:
                 self.ledger.busy -= 1
 
         async for event in stream.events():
-            key = event.message.key or b""
+            taken = time.perf_counter()
+            lane: Any = event.message.key or b""
+            message = None
+            if lane_of is not None:
+                try:
+                    message = await self.decode(event)
+                    if message is None:  # dead-lettered
+                        self._finished(meter, event, taken)
+                        continue
+                    lane = lane_of(message)
+                except Exception:  # not finished: read again (see finish)
+                    log.exception("record %s[%s]@%s failed", *_where(event))
+                    continue
             # the task copies this context, in which Faust's current event is this record
             # (table writes go to the changelog partition of the current event)
-            await lanes.submit(key, partial(finish, event, time.perf_counter()))
+            await lanes.submit(lane, partial(finish, event, message, taken))
         await lanes.drain()  # the stream ended (the agent stops): let started work finish
 
 

@@ -1,5 +1,6 @@
-"""Payment: commands arrive keyed by order_id and are re-keyed by customer, so that one
-customer's spend window (the fraud rule) and their orders' verdicts share a partition."""
+"""Payment: commands are keyed by order_id but partitioned by customer (orderflow/topics.py),
+so one customer's spend window (the fraud rule) and their orders' verdicts share a partition,
+and one customer's commands are handled one at a time."""
 
 from __future__ import annotations
 
@@ -11,12 +12,11 @@ from typing import Any
 import faust
 
 from schemas.events import Message
-from streams.app import app, internal, settings, shell, source, table
+from streams.app import app, settings, shell, source, table
 from streams.domain import payment
 from streams.domain.money import money
 from streams.roles import BY_NAME
 
-payments_by_customer = internal("payments-by-customer")
 payments_table = table("payments", "Payment verdict per order_id (partitioned by customer)")
 spend_table = table(
     "customer_spend",
@@ -27,16 +27,6 @@ spend_table = table(
     timedelta(seconds=settings.fraud_window_s),
     expires=timedelta(seconds=settings.fraud_window_s * 2),
 )
-
-
-@app.agent(source(*BY_NAME["payment"].inputs))
-async def payment_router(stream: faust.StreamT) -> None:
-    async for event in shell.events(stream):
-        message = await shell.decode(event)
-        if message is not None:
-            await shell.forward(
-                event, payments_by_customer.get_topic_name(), str(message.data["customer_id"])
-            )
 
 
 async def _gateway(scenario: str) -> payment.Verdict:
@@ -77,7 +67,7 @@ def count_spend(msg: Message, before: Any, after: Any) -> None:
         spend_table[customer] = str(_spent(customer) + money(after.amount))
 
 
-@app.agent(payments_by_customer)
+@app.agent(source(*BY_NAME["payment"].inputs))
 async def payment_agent(stream: faust.StreamT) -> None:
     await shell.run(
         stream,
@@ -88,7 +78,7 @@ async def payment_agent(stream: faust.StreamT) -> None:
         key_of=lambda m: str(m.data["order_id"]),
         committed=count_spend,
         # gateway calls wait (retries back off for seconds): many side by side; one
-        # customer's commands one at a time (records are keyed by customer: the fraud window
-        # reads and adds their spend)
+        # customer's commands one at a time (the fraud window reads and adds their spend)
         side_by_side=settings.payment_side_by_side,
+        lane_of=lambda m: str(m.data["customer_id"]),
     )

@@ -94,7 +94,7 @@ class FakeStream:
 def test_a_record_counts_as_processed_once_the_agent_finished_it():
     ledger = Ledger()
     ledger.start(TP0, 0)
-    shell = Shell(SimpleNamespace(), SimpleNamespace(), "orderflow-test", ledger)  # type: ignore[arg-type]
+    shell = Shell(SimpleNamespace(), SimpleNamespace(), "orderflow-test", ledger, partitions=6)  # type: ignore[arg-type]
     agent, kind = "metrics_test_agent", "MetricsTestEvent"
     processed = {"agent": agent, "event_type": kind}
 
@@ -132,7 +132,7 @@ class FakeTopic:
 def _shell_sending_to(sent: list[bytes]) -> Shell:
     app = SimpleNamespace(topic=lambda *_, **__: FakeTopic(sent))
     codec = SimpleNamespace(encode=lambda message: message.type.encode())
-    return Shell(app, codec, "orderflow-test", Ledger())  # type: ignore[arg-type]
+    return Shell(app, codec, "orderflow-test", Ledger(), partitions=6)  # type: ignore[arg-type]
 
 
 def test_saga_outcomes_count_the_terminal_events_sent():

@@ -118,7 +118,7 @@ def test_a_moving_frontier_is_not_stuck():
 def test_in_order_events_skip_finished_records_and_leave_records_after_a_hole():
     ledger = Ledger()
     ledger.start(TP0, 5)
-    shell = Shell(SimpleNamespace(), SimpleNamespace(), "orderflow-test", ledger)  # type: ignore[arg-type]
+    shell = Shell(SimpleNamespace(), SimpleNamespace(), "orderflow-test", ledger, partitions=6)  # type: ignore[arg-type]
 
     async def events() -> AsyncIterator[Any]:
         for offset in (4, 5, 7, 6):  # 4 done before; 7 arrives before 6 (a dropped record)

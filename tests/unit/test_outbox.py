@@ -64,7 +64,7 @@ def _run(kafka: Kafka, messages: list[Message], decide: Any, committed: int = 0)
         decode=lambda _topic, _key, value: value, encode=lambda m: m.type.encode()
     )
     app = SimpleNamespace(topic=kafka.topic)
-    shell = Shell(app, codec, "orderflow-test", Ledger())  # type: ignore[arg-type]
+    shell = Shell(app, codec, "orderflow-test", Ledger(), partitions=6)  # type: ignore[arg-type]
     shell.ledger.start(TP0, committed)
     asyncio.run(
         shell.run(
