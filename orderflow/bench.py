@@ -6,7 +6,8 @@ broker alone can do here. Method (BENCHMARKS.md has the figures it printed):
 2. Ramp: `orderflow load` places orders at rising rates, one step each. A step is sustainable
    when the ingress accepted what was offered and every order of the step reached a terminal
    status in Elasticsearch soon after the load stopped (the backlog stayed bounded). The first
-   unsustainable step ends the ramp; one more step halfway between refines it.
+   unsustainable step ends the ramp; up to two more steps halfway between the last sustainable
+   and the first unsustainable one refine it.
 3. Latency at half the highest sustainable rate: POST (client side), POST to CONFIRMED (the
    OrderConfirmed event's occurred_at minus the moment the POST was sent), POST to visible in
    Elasticsearch (a sample of orders polled by id, as GET /orders/{id} reads it), and the CPU
@@ -40,6 +41,7 @@ TERMINAL = ["COMPLETED", "CANCELLED"]
 BASELINE_TOPIC = "bench.baseline"
 RESULTS_DIR = services.REPO_ROOT / ".stack" / "bench"
 STOCK_PER_SKU = 10_000_000
+REFINEMENTS = 2  # ramp steps after the first unsustainable one
 
 
 # --- processes --------------------------------------------------------------------------------
@@ -489,12 +491,16 @@ class Bench:
                 failed = rate
                 break
             best = rate
-        if best is not None and failed is not None and failed - best > 0.15 * best:
+        for _ in range(REFINEMENTS):  # halfway between the last good and the first bad
+            if best is None or failed is None or failed - best <= 0.15 * best:
+                break
             middle = round((best + failed) / 2)
             step = await self.step(middle, len(steps))
             steps.append(step)
             if step.sustainable:
                 best = middle
+            else:
+                failed = middle
         return steps, best
 
     async def latency(self, rate: float, duration_s: float, sample_every: int = 10) -> Latency:
