@@ -676,6 +676,12 @@ def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "cpu_model": cpu, "memory_gib": mem}
 
 
+def cpu_ms_per_order(cpu_percent: float, rate: float) -> float:
+    """A process's CPU time per order: its share of a core (% of 1000 ms each second) over
+    the orders placed each second."""
+    return cpu_percent * 10 / rate if rate else 0.0
+
+
 def print_report(report: Report, out: Callable[[str], None] = print) -> None:
     out("")
     out(f"== OrderFlow benchmark {report.started} on {report.machine}")
@@ -712,10 +718,13 @@ def print_report(report: Report, out: Callable[[str], None] = print) -> None:
                 f"{figures['n']:.0f} |"
             )
         out("")
-        out("| process | CPU % of a core | peak RSS MB |")
-        out("|---|---|---|")
+        out("| process | CPU % of a core | CPU ms per order | peak RSS MB |")
+        out("|---|---|---|---|")
         for name, use in sorted(lat.processes.items()):
-            out(f"| {name} | {use.cpu_percent:.0f} | {use.rss_peak_mb:.0f} |")
+            per_order = cpu_ms_per_order(use.cpu_percent, lat.rate)
+            out(f"| {name} | {use.cpu_percent:.0f} | {per_order:.1f} | {use.rss_peak_mb:.0f} |")
+        total = sum(use.cpu_percent for use in lat.processes.values())
+        out(f"| all | {total:.0f} | {cpu_ms_per_order(total, lat.rate):.1f} | |")
         if report.baseline and lat.orders and report.highest_sustainable:
             per_order = lat.records / lat.orders
             pipeline = report.highest_sustainable * per_order

@@ -48,3 +48,8 @@ def test_end_to_end_rate_leaves_out_the_fixed_delay_before_the_first_order_ends(
 def test_end_to_end_rate_of_an_unfinished_step_is_its_slope_so_far():
     samples = [(float(t), 50 * t) for t in range(0, 5)]  # 200 of 1000 done at 50/s
     assert bench._e2e_rate(samples, 1000) == pytest.approx(50, rel=0.15)
+
+
+def test_cpu_time_per_order_is_the_share_of_a_core_over_the_rate():
+    assert bench.cpu_ms_per_order(35.0, 25.0) == 14.0  # 350 ms each second, 25 orders
+    assert bench.cpu_ms_per_order(10.0, 0.0) == 0.0
