@@ -8,7 +8,7 @@ from streams.app import app, shell, source, table
 from streams.domain import notification
 from streams.roles import BY_NAME
 
-notifications_table = table("notifications", "Recipient per order_id, from its OrderPlaced")
+notifications_table = table("notifications", "Transitions already notified per order_id")
 
 
 @app.agent(source(*BY_NAME["notification"].inputs))

@@ -1,13 +1,13 @@
 """The notification participant: one NotificationSent per customer-visible transition of an
-order. The state is the recipient, stored once from OrderPlaced; the other transitions store
-nothing (no table write, no changelog record): a transition read again after a restart gives
-the same notification, under the same event id (derived from the transition's), which
-consumers drop like any event read twice."""
+order, never two for the same transition (the state remembers what was sent). Re-deriving it
+instead would give the same event id but a new occurred_at: two versions of one event, and a
+read model that depends on which it saw (the read-model replay test caught exactly that when
+the state was reduced to the recipient)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from orderflow import topics
@@ -31,23 +31,26 @@ SUBJECTS = {
 class Notified:
     order_id: str
     recipient: str | None = None
+    sent: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"order_id": self.order_id, "recipient": self.recipient}
+        return asdict(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Notified:
-        return cls(data["order_id"], data.get("recipient"))  # (older values also had "sent")
+        return cls(**{**data, "sent": tuple(data.get("sent", ()))})
 
 
 def decide(state: Notified | None, msg: Message, now: int) -> tuple[Notified | None, list[Message]]:
-    """(state to store, or None to store nothing; the notification)."""
     if msg.type not in SUBJECTS:
-        return None, []
+        return state, []
     order_id = msg.data["order_id"]
-    stored = None
+    state = state or Notified(order_id)
     if msg.type == "OrderPlaced":
-        state = stored = Notified(order_id, msg.data["customer_email"])
+        state = replace(state, recipient=msg.data["customer_email"])
+    if msg.type in state.sent:
+        return state, []
+    state = replace(state, sent=(*state.sent, msg.type))
     event = msg.caused(
         "NotificationSent",
         topics.NOTIFICATIONS_EVENTS.name,
@@ -55,11 +58,11 @@ def decide(state: Notified | None, msg: Message, now: int) -> tuple[Notified | N
         {
             "order_id": order_id,
             "channel": CHANNEL,
-            "recipient": (state and state.recipient) or "unknown",
+            "recipient": state.recipient or "unknown",
             "template": msg.type,
             "subject": SUBJECTS[msg.type],
         },
         PRODUCER,
         now,
     )
-    return stored, [event]
+    return state, [event]
