@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from confluent_kafka import KafkaError
 from elasticsearch import AsyncElasticsearch
 
 from indexer.main import GROUP_ID as INDEXER_GROUP
@@ -198,18 +199,10 @@ class Baseline:
 
 
 def _high_watermarks(settings: config.Settings) -> dict[int, int]:
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import TopicPartition
 
-    consumer = Consumer(
-        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"}
-    )
-    try:
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(BASELINE_TOPIC, p), timeout=10)[1]
-            for p in range(settings.partitions)
-        }
-    finally:
-        consumer.close()
+    wanted = [TopicPartition(BASELINE_TOPIC, p) for p in range(settings.partitions)]
+    return {p: end for (_, p), end in _ends(settings, wanted).items()}
 
 
 def baseline(settings: config.Settings, record_bytes: int, records: int = 300_000) -> Baseline:
@@ -305,17 +298,40 @@ def consumer_lag(settings: config.Settings) -> dict[str, int]:
     }
 
 
-def _ends(settings: config.Settings, partitions: list[Any]) -> dict[tuple[str, int], int]:
-    from confluent_kafka import Consumer
+_NO_LEADER_YET = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._TIMED_OUT,
+}
+
+
+def _ends(
+    settings: config.Settings, partitions: list[Any], wait_s: float = 30
+) -> dict[tuple[str, int], int]:
+    """Each partition's end offset. A topic created a moment ago may have no leader yet
+    (NOT_LEADER_FOR_PARTITION): asked again until `wait_s` passed."""
+    from confluent_kafka import Consumer, KafkaException
 
     consumer = Consumer(
         {"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"}
     )
+    deadline = time.monotonic() + wait_s
+    ends: dict[tuple[str, int], int] = {}
     try:
-        return {
-            (tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=10)[1]
-            for tp in partitions
-        }
+        for tp in partitions:
+            while (tp.topic, tp.partition) not in ends:
+                try:
+                    ends[(tp.topic, tp.partition)] = consumer.get_watermark_offsets(tp, timeout=10)[
+                        1
+                    ]
+                except KafkaException as exc:
+                    error = exc.args[0]
+                    transient = error.retriable() or error.code() in _NO_LEADER_YET
+                    if not transient or time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.5)
+        return ends
     finally:
         consumer.close()
 

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from api.models import PlaceOrderRequest
-from orderflow import bench, load
+from orderflow import bench, config, load
 
 
 def test_the_mix_is_normalised_and_unknown_scenarios_are_refused():
@@ -53,3 +53,28 @@ def test_end_to_end_rate_of_an_unfinished_step_is_its_slope_so_far():
 def test_cpu_time_per_order_is_the_share_of_a_core_over_the_rate():
     assert bench.cpu_ms_per_order(35.0, 25.0) == 14.0  # 350 ms each second, 25 orders
     assert bench.cpu_ms_per_order(10.0, 0.0) == 0.0
+
+
+def test_partition_ends_wait_for_a_just_created_topic_to_have_a_leader(monkeypatch):
+    import confluent_kafka
+
+    answers = [confluent_kafka.KafkaException(confluent_kafka.KafkaError(6)), (0, 42)]
+
+    class Consumer:
+        def __init__(self, _conf: dict) -> None:
+            pass
+
+        def get_watermark_offsets(self, _tp, timeout: float):
+            answer = answers.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(confluent_kafka, "Consumer", Consumer)
+    monkeypatch.setattr(bench.time, "sleep", lambda _s: None)
+    partition = confluent_kafka.TopicPartition("t", 0)
+    assert bench._ends(config.load(), [partition]) == {("t", 0): 42}
+    assert answers == []  # asked again after NOT_LEADER_FOR_PARTITION
