@@ -43,6 +43,7 @@ BASELINE_TOPIC = "bench.baseline"
 RESULTS_DIR = services.REPO_ROOT / ".stack" / "bench"
 STOCK_PER_SKU = 10_000_000
 REFINEMENTS = 2  # ramp steps after the first unsustainable one
+POLL_S = 0.05  # how often the latency run asks Elasticsearch which sampled orders it has
 
 
 # --- processes --------------------------------------------------------------------------------
@@ -526,20 +527,28 @@ class Bench:
         sampler = ProcessSampler()
         sampler.start()
         visible: list[float] = []
-        pollers: list[asyncio.Task[None]] = []
-
-        async def poll(order_id: str, sent: float) -> None:
-            deadline = sent + 60
-            while time.time() < deadline:
-                if await self.es.exists(index=self.settings.orders_alias, id=order_id):
-                    visible.append((time.time() - sent) * 1000)
-                    return
-                await asyncio.sleep(0.02)
+        waiting: dict[str, float] = {}  # sampled order id -> when its POST was sent
 
         def on_accepted(order_id: str, sent: float, n: int) -> None:
             if n % sample_every == 0:
-                pollers.append(asyncio.create_task(poll(order_id, sent)))
+                waiting[order_id] = sent
 
+        async def poll() -> None:
+            """Every POLL_S one realtime multi-get for every sampled order not seen yet (a
+            GET per order every 20 ms kept Elasticsearch refreshing and took the CPU the
+            pipeline needed: BENCHMARKS.md, Method)."""
+            while True:
+                if waiting:
+                    answer = await self.es.mget(index=self.settings.orders_alias, ids=list(waiting))
+                    now = time.time()
+                    for doc in answer["docs"]:
+                        if doc.get("found"):
+                            visible.append((now - waiting.pop(doc["_id"])) * 1000)
+                    for order_id in [o for o, sent in waiting.items() if now - sent > 60]:
+                        del waiting[order_id]  # never visible: not counted
+                await asyncio.sleep(POLL_S)
+
+        poller = asyncio.create_task(poll())
         result = await load.run(
             self.api,
             rate,
@@ -549,7 +558,12 @@ class Bench:
             on_accepted=on_accepted,
         )
         processes = await sampler.stop()
-        await asyncio.gather(*pollers)
+        deadline = time.time() + 60
+        while waiting and time.time() < deadline and not poller.done():
+            await asyncio.sleep(POLL_S)
+        if poller.done():
+            poller.result()  # it failed: say why
+        poller.cancel()
         allowance = self.settle_s + self.settings.ship_delay_s + self.settings.deliver_delay_s
         await _settle(
             self.es, self.settings, prefix, len(result.accepted), result.finished, allowance
