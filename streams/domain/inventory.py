@@ -6,8 +6,11 @@ once per event id.
 
 What became of a hold is remembered for SETTLED_MEMORY_MS of event time (occurred_at) after
 it was released or shipped, then forgotten, so a SKU's state does not grow with every order
-it ever served. A command is only ever read again within a commit interval of its first
-reading (a restart re-reads from the committed offset), far inside that memory."""
+it ever served (it is read and written whole for every command of the SKU). A command comes
+again only when its own partition is read again from the committed offset, seconds behind
+(event time does not move while a worker is down), or as an outbox re-sent by a restarted
+saga, which precedes anything that saga sends later for the order, its release included: far
+inside that memory. A SKU's state is still as large as its orders of the last ten minutes."""
 
 from __future__ import annotations
 
@@ -76,7 +79,7 @@ class StockItem:
 
 Decision = tuple[StockItem | None, list[Message]]
 
-SETTLED_MEMORY_MS = 24 * 3600 * 1000
+SETTLED_MEMORY_MS = 10 * 60 * 1000
 
 
 def _settled(data: Mapping[str, int] | list[str]) -> dict[str, int]:

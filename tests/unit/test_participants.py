@@ -108,23 +108,23 @@ def _at(message, occurred_at: int):
     )
 
 
-def test_settled_holds_are_forgotten_after_a_day_of_event_time():
-    day = inventory.SETTLED_MEMORY_MS
+def test_settled_holds_are_forgotten_after_their_memory_of_event_time():
+    memory = inventory.SETTLED_MEMORY_MS
     item = _stock(100)
     for n, order_id in enumerate(["o1", "o2"]):
         item, _ = inventory.decide(item, _reserve(order_id, 1), NOW)
         release = _cmd("ReleaseStock", "A", order_id=order_id, sku="A", quantity=1)
-        item, _ = inventory.decide(item, _at(release, NOW + n * day), NOW)
-    assert item is not None and dict(item.released) == {"o1": NOW, "o2": NOW + day}
+        item, _ = inventory.decide(item, _at(release, NOW + n * memory), NOW)
+    assert item is not None and dict(item.released) == {"o1": NOW, "o2": NOW + memory}
     item, _ = inventory.decide(item, _reserve("o3", 1), NOW)
     ship = _cmd("ShipStock", "A", order_id="o3", sku="A", quantity=1)
-    item, _ = inventory.decide(item, _at(ship, NOW + day), NOW)
+    item, _ = inventory.decide(item, _at(ship, NOW + memory), NOW)
     release = _cmd("ReleaseStock", "A", order_id="o4", sku="A", quantity=1)
     item, _ = inventory.decide(item, _reserve("o4", 1), NOW)
-    item, _ = inventory.decide(item, _at(release, NOW + day + 1), NOW)
-    # o1 was released more than a day (of event time) before o4: forgotten; the rest kept
+    item, _ = inventory.decide(item, _at(release, NOW + memory + 1), NOW)
+    # o1 was released longer than the memory (in event time) before o4: forgotten; the rest kept
     assert item is not None and set(item.released) == {"o2", "o4"}
-    assert dict(item.shipped_orders) == {"o3": NOW + day}
+    assert dict(item.shipped_orders) == {"o3": NOW + memory}
     # within the memory a late ReserveStock of a released order still holds nothing
     late, silent = inventory.decide(item, _reserve("o2", 1), NOW)
     assert late == item and silent == []
