@@ -4,14 +4,14 @@ broker alone can do here. Method (BENCHMARKS.md has the figures it printed):
 1. Hardware baseline: confluent-kafka produces records of the pipeline's mean event size to a
    6-partition topic (acks=all, as the pipeline produces) and consumes them back; records/s.
 2. Ramp: `orderflow load` places orders at rising rates, one step each. A step is sustainable
-   when the ingress accepted what was offered and every order of the step reached a terminal
-   status in Elasticsearch soon after the load stopped (the backlog stayed bounded). The first
-   unsustainable step ends the ramp; up to two more steps halfway between the last sustainable
-   and the first unsustainable one refine it.
-3. Latency at half the highest sustainable rate: POST (client side), POST to CONFIRMED (the
-   OrderConfirmed event's occurred_at minus the moment the POST was sent), POST to visible in
-   Elasticsearch (a sample of orders polled by id, as GET /orders/{id} reads it), and the CPU
-   and memory of every process meanwhile.
+   when the ingress accepted what was offered, every order of the step reached a terminal
+   status in Elasticsearch and every consumer group caught up soon after the load stopped
+   (the backlog stayed bounded). The first unsustainable step ends the ramp; up to two more
+   steps halfway between the last sustainable and the first unsustainable one refine it.
+3. Latency at half the highest sustainable rate, from rest and after a warm-up: POST (client
+   side), POST to CONFIRMED (the OrderConfirmed event's occurred_at minus the moment the POST
+   was sent), POST to visible in Elasticsearch (a sample of orders looked up by id, as
+   GET /orders/{id} reads them), and the CPU and memory of every process meanwhile.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ BASELINE_TOPIC = "bench.baseline"
 RESULTS_DIR = services.REPO_ROOT / ".stack" / "bench"
 STOCK_PER_SKU = 10_000_000
 REFINEMENTS = 2  # ramp steps after the first unsustainable one
+REST_S = 30.0  # the latency run starts this long after every consumer caught up
+WARMUP_S = 5.0  # and its first seconds of load are not counted
 POLL_S = 0.05  # how often the latency run asks Elasticsearch which sampled orders it has
 
 
@@ -521,16 +523,22 @@ class Bench:
         return steps, best
 
     async def latency(self, rate: float, duration_s: float, sample_every: int = 10) -> Latency:
+        """Steady-state latency: from rest (every consumer caught up, then REST_S for what an
+        overload leaves behind: compactions, merges, collections), WARMUP_S of load not
+        counted, then `duration_s` measured."""
         prefix = f"bench-{self.run_id}-lat-"
         await self.quiet(time.time() + 300)
+        await asyncio.sleep(REST_S)
         records_before = await asyncio.to_thread(kafka_records, self.settings)
         sampler = ProcessSampler()
         sampler.start()
         visible: list[float] = []
         waiting: dict[str, float] = {}  # sampled order id -> when its POST was sent
 
+        measured_from = time.time() + WARMUP_S
+
         def on_accepted(order_id: str, sent: float, n: int) -> None:
-            if n % sample_every == 0:
+            if n % sample_every == 0 and sent >= measured_from:
                 waiting[order_id] = sent
 
         async def poll() -> None:
@@ -552,12 +560,13 @@ class Bench:
         result = await load.run(
             self.api,
             rate,
-            duration_s,
+            WARMUP_S + duration_s,
             customer_prefix=prefix,
             label=f"latency {rate:>4.0f}/s",
             on_accepted=on_accepted,
         )
         processes = await sampler.stop()
+        measured = [s for s in result.accepted if s.started >= measured_from]
         deadline = time.time() + 60
         while waiting and time.time() < deadline and not poller.done():
             await asyncio.sleep(POLL_S)
@@ -569,12 +578,12 @@ class Bench:
             self.es, self.settings, prefix, len(result.accepted), result.finished, allowance
         )
         records = await asyncio.to_thread(kafka_records, self.settings) - records_before
-        sent_at = {s.order_id: s.started for s in result.accepted}
+        sent_at = {s.order_id: s.started for s in measured}
         confirmed = await self._confirmed_ms(prefix, sent_at)
         return Latency(
             rate=rate,
             orders=len(result.accepted),
-            post_ms=_percentiles([s.latency_s * 1000 for s in result.accepted]),
+            post_ms=_percentiles([s.latency_s * 1000 for s in measured]),
             confirmed_ms=_percentiles(confirmed),
             visible_ms=_percentiles(visible),
             processes=processes,
