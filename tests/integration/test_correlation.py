@@ -5,29 +5,16 @@ notifications), and on every JSON log line any OrderFlow process wrote about the
 from __future__ import annotations
 
 import json
-import time
-import uuid
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from orderflow import config, services, topics
 from schemas.codec import Codec, DecodeError
 from schemas.registry import SchemaRegistry
+from tests.kafka_reading import partition_ends, read_range, reader
 
 pytestmark = pytest.mark.stack
-
-
-def _ends(consumer: Consumer) -> dict[TopicPartition, int]:
-    metadata = consumer.list_topics(timeout=10).topics
-    return {
-        TopicPartition(spec.name, p): consumer.get_watermark_offsets(
-            TopicPartition(spec.name, p), timeout=10
-        )[1]
-        for spec in topics.ALL
-        for p in metadata[spec.name].partitions
-    }
 
 
 def test_the_correlation_id_follows_the_order_everywhere(
@@ -35,14 +22,10 @@ def test_the_correlation_id_follows_the_order_everywhere(
 ):
     sku = f"CORR-{unique}"
     assert api.put(f"/inventory/{sku}", json={"on_hand": 3}).status_code == 200
-    consumer = Consumer(
-        {
-            "bootstrap.servers": stack.kafka_bootstrap,
-            "group.id": f"correlation-test-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-        }
-    )
-    starts = _ends(consumer)
+    public = [spec.name for spec in topics.ALL]
+    consumer = reader(stack, "correlation-test")
+    starts = partition_ends(consumer, public)
+    consumer.close()
     accepted = api.post(
         "/orders",
         json={
@@ -60,17 +43,8 @@ def test_the_correlation_id_follows_the_order_everywhere(
 
     # every record of this order on every public topic, read back with its headers
     codec = Codec(SchemaRegistry(stack.registry_url))
-    ends = _ends(consumer)
-    consumer.assign([TopicPartition(tp.topic, tp.partition, off) for tp, off in starts.items()])
-    left = {(tp.topic, tp.partition) for tp, end in ends.items() if end > starts[tp]}
     found: list[tuple[str, str, str | None, str]] = []
-    deadline = time.monotonic() + 60
-    while left and time.monotonic() < deadline:
-        record = consumer.poll(0.5)
-        if record is None or record.error():
-            continue
-        if record.offset() + 1 >= ends[TopicPartition(record.topic(), record.partition())]:
-            left.discard((record.topic(), record.partition()))
+    for record in read_range(stack, starts):
         try:
             key = (record.key() or b"").decode()
             message = codec.decode(record.topic(), key, record.value())
@@ -87,8 +61,6 @@ def test_the_correlation_id_follows_the_order_everywhere(
                 message.envelope.correlation_id,
             )
         )
-    consumer.close()
-    assert not left, f"could not read {left}"
     seen_topics = {topic for topic, *_ in found}
     assert seen_topics >= {
         topics.ORDERS_COMMANDS.name,

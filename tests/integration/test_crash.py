@@ -23,7 +23,6 @@ import os
 import random
 import threading
 import time
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from schemas.events import Message
 from schemas.registry import SchemaRegistry
 from streams.domain import analytics
 from tests.conftest import FAST
+from tests.kafka_reading import partition_ends, read_range
 
 pytestmark = [pytest.mark.stack, pytest.mark.crash]
 
@@ -207,54 +207,25 @@ def _chaos(run: Run, stop: threading.Event, rng: random.Random) -> None:
 
 
 # --- what happened, from Kafka ---------------------------------------------------------------
-def _ends(consumer: Consumer, names: Iterable[str]) -> dict[TopicPartition, int]:
-    ends = {}
-    metadata = consumer.list_topics(timeout=10).topics
-    for name in names:
-        for partition in metadata[name].partitions:
-            tp = TopicPartition(name, partition)
-            ends[tp] = consumer.get_watermark_offsets(tp, timeout=10)[1]
-    return ends
-
-
 def _read(settings: config.Settings, starts: dict[TopicPartition, int]) -> list[Record]:
     """Every record from `starts` to the current end of each partition, decoded."""
     codec = Codec(SchemaRegistry(settings.registry_url))
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": f"crash-test-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-        }
-    )
-    try:
-        ends = _ends(consumer, {tp.topic for tp in starts})
-        left = {(tp.topic, tp.partition) for tp, end in ends.items() if end > starts[tp]}
-        consumer.assign([TopicPartition(tp.topic, tp.partition, starts[tp]) for tp in starts])
-        records = []
-        while left:
-            record = consumer.poll(1.0)
-            if record is None or record.error():
-                continue
-            where = (record.topic(), record.partition())
-            try:
-                key = (record.key() or b"").decode()
-                message = codec.decode(record.topic(), key, record.value())
-                records.append(Record(record.timestamp()[1], message))
-            except DecodeError:
-                pass  # another test's poison
-            if record.offset() + 1 >= ends[TopicPartition(*where)]:
-                left.discard(where)
-        return records
-    finally:
-        consumer.close()
+    records = []
+    for record in read_range(settings, starts):
+        try:
+            key = (record.key() or b"").decode()
+            message = codec.decode(record.topic(), key, record.value())
+            records.append(Record(record.timestamp()[1], message))
+        except DecodeError:
+            pass  # another test's poison
+    return records
 
 
 def _since(settings: config.Settings, topic: str, epoch_s: int) -> dict[TopicPartition, int]:
     """The offsets of `topic`'s partitions at a point in time."""
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": "crash-t"})
     try:
-        ends = _ends(consumer, [topic])
+        ends = partition_ends(consumer, [topic])
         asked = [TopicPartition(tp.topic, tp.partition, epoch_s * 1000) for tp in ends]
         found = consumer.offsets_for_times(asked, timeout=10)
         return {
@@ -327,7 +298,7 @@ def test_invariants_hold_while_workers_are_killed(
     run.plans = _plans(run, rng)
 
     probe = Consumer({"bootstrap.servers": stack.kafka_bootstrap, "group.id": "crash-probe"})
-    starts = _ends(probe, VERIFIED_TOPICS)
+    starts = partition_ends(probe, VERIFIED_TOPICS)
     probe.close()
 
     first_minute = int(time.time()) // 60 * 60

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -18,7 +17,7 @@ from typing import Any
 import fastavro
 import httpx
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer, TopicPartition
 
 from indexer.main import GROUP_ID as INDEXER
 from orderflow import config, topics
@@ -27,6 +26,7 @@ from schemas.events import command
 from schemas.registry import SchemaRegistry
 from streams import roles
 from tests.factories import await_order
+from tests.kafka_reading import partition_ends, reader
 
 pytestmark = pytest.mark.stack
 
@@ -129,17 +129,6 @@ def _produce_poison(stack: config.Settings, run: str) -> list[Poison]:
     return delivered
 
 
-def _dlq_ends(consumer: Consumer, dlq_topics: list[str]) -> dict[tuple[str, int], int]:
-    metadata = consumer.list_topics(timeout=10).topics
-    ends = {}
-    for topic in dlq_topics:
-        assert topic in metadata, f"{topic} does not exist (orderflow init creates it)"
-        for partition in metadata[topic].partitions:
-            _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            ends[(topic, partition)] = high
-    return ends
-
-
 def _place_order(api: httpx.Client, sku: str) -> dict:
     stocked = api.put(f"/inventory/{sku}", json={"on_hand": 5})
     assert stocked.status_code in (200, 202), stocked.text
@@ -175,15 +164,9 @@ def test_poison_in_every_input_topic_is_dead_lettered_and_processing_continues(
     agents = stack.app_id
     poison_topics = sorted({spec.name for spec in (*AGENT_INPUTS, *INDEXER_INPUTS)})
     dlq_topics = [f"{topic}.dlq" for topic in poison_topics]
-    reader = Consumer(
-        {
-            "bootstrap.servers": stack.kafka_bootstrap,
-            "group.id": f"poison-test-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-        }
-    )
+    dlq_reader = reader(stack, "poison-test")
     try:
-        starts = _dlq_ends(reader, dlq_topics)
+        starts = partition_ends(dlq_reader, dlq_topics)
         poison = _produce_poison(stack, unique)
         assert {(p.topic, p.kind) for p in poison} == {
             (topic, kind)
@@ -210,10 +193,10 @@ def test_poison_in_every_input_topic_is_dead_lettered_and_processing_continues(
         wrong: list[str] = []
         ours = {(p.topic, p.partition, p.offset): p for p in poison}
         valid_keys = {accepted["order_id"].encode(), sku.encode()}
-        reader.assign([TopicPartition(t, p, offset) for (t, p), offset in starts.items()])
+        dlq_reader.assign([TopicPartition(tp.topic, tp.partition, o) for tp, o in starts.items()])
         deadline = time.monotonic() + 90
         while not expected.keys() <= found.keys() and time.monotonic() < deadline:
-            record = reader.poll(0.5)
+            record = dlq_reader.poll(0.5)
             if record is None or record.error():
                 continue
             headers = {name: value for name, value in record.headers() or []}
@@ -251,4 +234,4 @@ def test_poison_in_every_input_topic_is_dead_lettered_and_processing_continues(
         unexpected = {key[3] for key in found} - known
         assert not unexpected, f"dead letters from unknown consumers: {unexpected}"
     finally:
-        reader.close()
+        dlq_reader.close()

@@ -6,7 +6,6 @@ document, every event once."""
 from __future__ import annotations
 
 import time
-import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +17,7 @@ from elasticsearch import Elasticsearch
 from indexer.main import GROUP_ID as INDEXER
 from orderflow import config, services, topics
 from tests.factories import post_order
+from tests.kafka_reading import partition_ends, read_range, reader
 
 pytestmark = pytest.mark.stack
 
@@ -53,32 +53,10 @@ def _completed(es: Elasticsearch, order_ids: list[str], timeout_s: float = 120) 
 
 def _records_of(settings: config.Settings, order_id: str) -> list[Any]:
     """Every record about the order on the event topics, in topic/partition/offset order."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": f"read-model-test-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-        }
-    )
-    metadata = consumer.list_topics(timeout=10).topics
-    ends = {
-        TopicPartition(t, p): consumer.get_watermark_offsets(TopicPartition(t, p), timeout=10)[1]
-        for t in EVENT_TOPICS
-        for p in metadata[t].partitions
-    }
-    consumer.assign([TopicPartition(tp.topic, tp.partition, 0) for tp in ends])
-    left = {(tp.topic, tp.partition) for tp, end in ends.items() if end > 0}
-    records = []
-    while left:
-        record = consumer.poll(1.0)
-        if record is None or record.error():
-            continue
-        if record.offset() + 1 >= ends[TopicPartition(record.topic(), record.partition())]:
-            left.discard((record.topic(), record.partition()))
-        if record.key() == order_id.encode():
-            records.append(record)
+    consumer = reader(settings, "read-model-test")
+    beginnings = {tp: 0 for tp in partition_ends(consumer, EVENT_TOPICS)}
     consumer.close()
-    return records
+    return [r for r in read_range(settings, beginnings) if r.key() == order_id.encode()]
 
 
 def _indexer_caught_up(settings: config.Settings, timeout_s: float = 60) -> None:
