@@ -184,8 +184,9 @@ class Shell:
         """Feed each record of the stream through `decide` with the state of its key.
 
         Up to `side_by_side` records (default: the shell's) are handled at once; records of
-        one lane strictly one after the other, in arrival order. A record's lane is its Kafka
-        key, or `lane_of` its message (decoded first): what its state is keyed by, or coarser.
+        one lane strictly one after the other, in arrival order. Records are decoded (or
+        dead-lettered) as they arrive; a record's lane is its Kafka key, or `lane_of` its
+        message: what its state is keyed by, or coarser.
         Handling a record waits for Kafka to acknowledge its outputs, so one at a time an agent
         spends most of its time waiting; side by side it does not. A record's offset may be
         committed once it is finished (the ledger commits only up to the first record that
@@ -246,12 +247,10 @@ class Shell:
         meter = self._meter(stream)
         lanes = KeyedLanes(side_by_side or self.side_by_side)
 
-        async def finish(event: faust.EventT, decoded: Message | None, taken: float) -> None:
+        async def finish(event: faust.EventT, message: Message, taken: float) -> None:
             self.ledger.busy += 1
             try:
-                message = decoded or await self.decode(event)
-                if message is not None:
-                    await handle(event, message)
+                await handle(event, message)
                 self._finished(meter, event, taken)
             except Exception:
                 # not finished: the ledger holds the commit and the partition is read again
@@ -261,18 +260,15 @@ class Shell:
 
         async for event in stream.events():
             taken = time.perf_counter()
-            lane: Any = event.message.key or b""
-            message = None
-            if lane_of is not None:
-                try:
-                    message = await self.decode(event)
-                    if message is None:  # dead-lettered
-                        self._finished(meter, event, taken)
-                        continue
-                    lane = lane_of(message)
-                except Exception:  # not finished: read again (see finish)
-                    log.exception("record %s[%s]@%s failed", *_where(event))
-                    continue
+            try:
+                message = await self.decode(event)
+            except Exception:  # not finished: read again (see finish)
+                log.exception("record %s[%s]@%s failed", *_where(event))
+                continue
+            if message is None:  # dead-lettered
+                self._finished(meter, event, taken)
+                continue
+            lane = lane_of(message) if lane_of is not None else event.message.key or b""
             # the task copies this context, in which Faust's current event is this record
             # (table writes go to the changelog partition of the current event)
             await lanes.submit(lane, partial(finish, event, message, taken))
