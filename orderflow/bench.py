@@ -160,13 +160,25 @@ class ProcessSampler:
 
 
 # --- hardware baseline ------------------------------------------------------------------------
+def _reader(settings: config.Settings) -> Any:
+    """A consumer of its own group that commits nothing (the bench only reads)."""
+    from confluent_kafka import Consumer
+
+    return Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"bench-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+
+
 def mean_event_size(settings: config.Settings, sample: int = 2000) -> int:
     """Mean value size of the last records of the pipeline's event topics (400 if none)."""
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import TopicPartition
 
-    consumer = Consumer(
-        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"}
-    )
+    consumer = _reader(settings)
     sizes: list[int] = []
     try:
         for topic in ("orders.events.v1", "inventory.events.v1", "payments.events.v1"):
@@ -210,7 +222,7 @@ def _high_watermarks(settings: config.Settings) -> dict[int, int]:
 
 def baseline(settings: config.Settings, record_bytes: int, records: int = 300_000) -> Baseline:
     """The broker's own throughput here, for records of the pipeline's size."""
-    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka import Producer, TopicPartition
 
     admin.ensure_topics(
         settings.kafka_bootstrap, settings.partitions, {BASELINE_TOPIC: {"retention.ms": "600000"}}
@@ -240,14 +252,7 @@ def baseline(settings: config.Settings, record_bytes: int, records: int = 300_00
     producer.flush(60)
     produced = time.perf_counter() - started
 
-    consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": f"bench-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
+    consumer = _reader(settings)
     consumer.assign([TopicPartition(BASELINE_TOPIC, p, offset) for p, offset in starts.items()])
     got = 0
     started = time.perf_counter()
@@ -314,11 +319,9 @@ def _ends(
 ) -> dict[tuple[str, int], int]:
     """Each partition's end offset. A topic created a moment ago may have no leader yet
     (NOT_LEADER_FOR_PARTITION): asked again until `wait_s` passed."""
-    from confluent_kafka import Consumer, KafkaException
+    from confluent_kafka import KafkaException
 
-    consumer = Consumer(
-        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"}
-    )
+    consumer = _reader(settings)
     deadline = time.monotonic() + wait_s
     ends: dict[tuple[str, int], int] = {}
     try:
@@ -787,23 +790,19 @@ def print_report(report: Report, out: Callable[[str], None] = print) -> None:
 
 def kafka_records(settings: config.Settings) -> int:
     """Records in every topic but the baseline's (sum of end offsets)."""
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import TopicPartition
 
-    consumer = Consumer(
-        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"bench-{uuid.uuid4().hex}"}
-    )
+    consumer = _reader(settings)
     try:
-        total = 0
-        for name, topic in consumer.list_topics(timeout=10).topics.items():
-            if name == BASELINE_TOPIC or name.startswith("__"):
-                continue
-            for partition in topic.partitions:
-                total += consumer.get_watermark_offsets(
-                    TopicPartition(name, partition), timeout=10
-                )[1]
-        return total
+        partitions = [
+            TopicPartition(name, partition)
+            for name, topic in consumer.list_topics(timeout=10).topics.items()
+            if name != BASELINE_TOPIC and not name.startswith("__")
+            for partition in topic.partitions
+        ]
     finally:
         consumer.close()
+    return sum(_ends(settings, partitions).values())
 
 
 async def _main(args: Any) -> Report:
