@@ -10,6 +10,7 @@ import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -72,3 +73,57 @@ def api(stack: config.Settings) -> Iterator[httpx.Client]:
 def unique() -> str:
     """A suffix that keeps this test's SKUs and customers apart from every other run's."""
     return uuid.uuid4().hex[:10].upper()
+
+
+# --- what the services said while a test failed ----------------------------------------------
+LOG_MARK = pytest.StashKey[dict[str, int]]()
+ERROR_SIGNS = ("Traceback", '"level": "error"', '"level": "critical"', "Error:", "ERROR:")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Note where each service's log ends when a test starts."""
+    sizes = {}
+    for name in services.NAMES:
+        log = services.log_of(name)
+        sizes[name] = log.stat().st_size if log.exists() else 0
+    item.stash[LOG_MARK] = sizes
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test that used the stack reports the errors its services logged meanwhile, so
+    a CI log shows the server-side cause (an API 500's traceback) and not only the symptom."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if (
+        report.when != "call"
+        or not report.failed
+        or "stack" not in getattr(item, "fixturenames", ())
+    ):
+        return
+    for name, start in item.stash.get(LOG_MARK, {}).items():
+        lines = _error_lines(services.log_of(name), start)
+        if lines:
+            report.sections.append((f"{name} log: errors during the test", "\n".join(lines)))
+
+
+def _error_lines(log: Path, start: int, limit: int = 60) -> list[str]:
+    """Lines from `start` on that look like an error, each traceback whole (to `limit`)."""
+    try:
+        with log.open("rb") as f:
+            f.seek(start)
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return []
+    found: list[str] = []
+    in_traceback = False
+    for line in text.splitlines():
+        if line.startswith("Traceback"):
+            in_traceback = True
+        elif in_traceback and not line.startswith((" ", "\t")):
+            in_traceback = False
+            found.append(line[:2000])  # the exception line that ends it
+            continue
+        if in_traceback or any(sign in line for sign in ERROR_SIGNS):
+            found.append(line[:2000])
+    return found[-limit:]

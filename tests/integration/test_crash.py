@@ -308,13 +308,13 @@ def test_invariants_hold_while_workers_are_killed(
     chaos.start()
     try:
         asyncio.run(_load(f"http://127.0.0.1:{stack.api_port}", run, rng))
+        loaded = time.monotonic() - started
     finally:
         stop.set()
         chaos.join()
         for victim in VICTIMS:
             services.start(victim, env=FAST)
-    loaded = time.monotonic() - started
-    services.wait_ready(stack)
+        services.wait_ready(stack)  # even after a failure: the next test needs them back
 
     plans = {plan.order_id: plan for plan in run.plans}
     messages = _await_terminals(stack, starts, set(plans))
