@@ -81,15 +81,10 @@ class Settings:
     payment_backoff_s: float = field(
         default_factory=lambda: _env_float("ORDERFLOW_PAYMENT_BACKOFF_S", 0.2)
     )
+    # Fraud rule: authorized spend per customer per window may not pass the limit.
     # How long a worker's producer waits to fill a batch: fewer, larger requests to Kafka
     producer_linger_ms: int = field(
         default_factory=lambda: _env_int("ORDERFLOW_PRODUCER_LINGER_MS", 5)
-    )
-    # A worker's fetch returns once this many bytes are there or after the wait: fewer,
-    # fuller fetches (each one lists every partition the worker reads) for some latency
-    fetch_min_bytes: int = field(default_factory=lambda: _env_int("ORDERFLOW_FETCH_MIN_BYTES", 1))
-    fetch_max_wait_ms: int = field(
-        default_factory=lambda: _env_int("ORDERFLOW_FETCH_MAX_WAIT_MS", 1500)
     )
     # Records an agent handles side by side (different keys; one key stays in order), for
     # every agent, and for payment (gateway calls wait on the network and on retries)
@@ -97,7 +92,6 @@ class Settings:
     payment_side_by_side: int = field(
         default_factory=lambda: _env_int("ORDERFLOW_PAYMENT_SIDE_BY_SIDE", 256)
     )
-    # Fraud rule: authorized spend per customer per window may not pass the limit.
     fraud_limit: str = field(default_factory=lambda: _env("ORDERFLOW_FRAUD_LIMIT", "10000.00"))
     fraud_window_s: float = field(
         default_factory=lambda: _env_float("ORDERFLOW_FRAUD_WINDOW_S", 3600.0)

@@ -53,7 +53,6 @@ app = faust.App(
 )
 # commit only what the agents finished, and re-read lost records (streams/offsets.py)
 offsets.guard(app)
-offsets.fetch_in_batches(settings.fetch_min_bytes, settings.fetch_max_wait_ms)
 # table writes can be awaited until their changelog records are in Kafka (streams/changelog.py)
 changelog.install()
 shell = Shell(

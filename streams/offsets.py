@@ -189,19 +189,3 @@ def guard(app: faust.App) -> None:
                 frontier,
             )
             await consumer.seek(tp, frontier)
-
-
-def fetch_in_batches(min_bytes: int, max_wait_ms: int) -> None:
-    """Faust builds its aiokafka consumer with fetch_min_bytes=1 and a fixed 1.5 s wait and
-    exposes neither: set both on the consumer before it starts (aiokafka's fetcher reads them
-    when it starts). Pinned to faust-streaming 0.15.x like the rest of this module."""
-    thread: Any = faust_aiokafka.AIOKafkaConsumerThread
-    create = thread._create_worker_consumer
-
-    def create_batching(self: Any, transport: Any) -> Any:
-        consumer = create(self, transport)
-        consumer._fetch_min_bytes = min_bytes
-        consumer._fetch_max_wait_ms = max_wait_ms
-        return consumer
-
-    thread._create_worker_consumer = create_batching

@@ -146,23 +146,3 @@ def test_a_record_missed_by_an_in_order_reader_is_read_again_after_a_second():
     assert ledger.stuck(TP0, highwater=300, now=1000.0 + offsets.MISSED_S) == 298
     ledger.done(TP0, 298)  # read again: the frontier moves, the miss is forgotten
     assert ledger.stuck(TP0, highwater=300, now=1100.0) is None
-
-
-def test_worker_consumers_fetch_in_batches(monkeypatch: Any) -> None:
-    """The fetch settings reach the consumer Faust builds, under the names aiokafka's fetcher
-    reads when it starts (a faust or aiokafka upgrade that renames them fails here)."""
-    import aiokafka
-    from faust.transport.drivers import aiokafka as driver
-
-    async def build() -> Any:
-        return aiokafka.AIOKafkaConsumer(bootstrap_servers="127.0.0.1:1")
-
-    built = asyncio.run(build())
-    assert (built._fetch_min_bytes, built._fetch_max_wait_ms) == (1, 500)  # aiokafka's defaults
-    monkeypatch.setattr(
-        driver.AIOKafkaConsumerThread, "_create_worker_consumer", lambda self, transport: built
-    )
-    offsets.fetch_in_batches(min_bytes=4096, max_wait_ms=7)
-    consumer = driver.AIOKafkaConsumerThread._create_worker_consumer(None, None)  # type: ignore[arg-type]
-    assert consumer is built
-    assert (consumer._fetch_min_bytes, consumer._fetch_max_wait_ms) == (4096, 7)
