@@ -24,7 +24,6 @@ delays = fulfillment.CarrierDelays(
 
 # The shipments in transit, so the clock does not read every shipment ever made each tick.
 schedule = fulfillment.CarrierSchedule()
-_schedule_generation: list[int | None] = [None]
 
 
 def _track(_msg: Message, _before: Any, after: fulfillment.Shipment) -> None:
@@ -57,9 +56,7 @@ async def carrier_clock() -> None:
     partitions). The tick goes through the topic so the agent decides in order."""
     if app.rebalancing:
         return
-    if _schedule_generation[0] != app.consumer_generation_id:  # a rebalance: read the table
-        schedule.rebuild(_stored_shipments())
-        _schedule_generation[0] = app.consumer_generation_id
+    schedule.rebuild_after_rebalance(app.consumer_generation_id, _stored_shipments)
     now = now_millis()
     ticks = []
     for order_id in schedule.due_now(now):

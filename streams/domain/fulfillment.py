@@ -5,7 +5,7 @@ A cancel stops a shipment that has not left yet."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -158,6 +158,7 @@ class CarrierSchedule:
 
     due: dict[str, int] = field(default_factory=dict)
     ticked: dict[str, str] = field(default_factory=dict)
+    generation: int | None = None  # the consumer generation it was last rebuilt for
 
     def track(self, shipment: Shipment) -> None:
         if shipment.in_transit:
@@ -171,6 +172,15 @@ class CarrierSchedule:
         self.ticked.clear()
         for shipment in shipments:
             self.track(shipment)
+
+    def rebuild_after_rebalance(
+        self, generation: int | None, shipments: Callable[[], Iterable[Shipment]]
+    ) -> None:
+        """Rebuild from the table once per consumer generation (after each rebalance the
+        worker's partitions, and so its shipments, may differ)."""
+        if generation != self.generation:
+            self.rebuild(shipments())
+            self.generation = generation
 
     def due_now(self, now: int) -> list[str]:
         return [order_id for order_id, due_at in self.due.items() if due_at <= now]

@@ -48,3 +48,18 @@ def test_a_rebuild_forgets_what_was_ticked():
     assert schedule.tick(shipment, now=150) is not None
     schedule.rebuild([shipment])  # after a rebalance the tick may have been lost with a crash
     assert schedule.tick(shipment, now=150) is not None
+
+
+def test_the_table_is_read_once_per_consumer_generation():
+    schedule = CarrierSchedule()
+    reads: list[int] = []
+
+    def stored() -> list[Shipment]:
+        reads.append(1)
+        return [_shipment("a", fulfillment.SCHEDULED, 100)]
+
+    schedule.rebuild_after_rebalance(7, stored)
+    schedule.rebuild_after_rebalance(7, stored)  # every clock tick asks; one read per generation
+    assert len(reads) == 1 and schedule.due == {"a": 100}
+    schedule.rebuild_after_rebalance(8, stored)
+    assert len(reads) == 2
