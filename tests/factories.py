@@ -78,6 +78,13 @@ def post_order(
 ) -> str:
     """POST a one-line order to the running API (an httpx.Client); its order_id once the API
     accepted it (202)."""
+    return str(accept_order(api, sku, customer, price, country, quantity)["order_id"])
+
+
+def accept_order(
+    api: Any, sku: str, customer: str, price: str = "4.20", country: str = "NL", quantity: int = 1
+) -> dict[str, Any]:
+    """The same POST; the API's whole 202 answer (order_id, status, correlation_id)."""
     answer = api.post(
         "/orders",
         json={
@@ -89,7 +96,7 @@ def post_order(
         },
     )
     assert answer.status_code == 202, answer.text
-    return str(answer.json()["order_id"])
+    return dict(answer.json())
 
 
 def await_order(

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from orderflow import config
+from tests.factories import accept_order
 
 pytestmark = pytest.mark.stack
 
@@ -22,18 +23,8 @@ ORDERFLOW = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "orderflow"
 def test_watch_prints_the_order_placed_event_decoded(
     stack: config.Settings, api: httpx.Client, unique: str
 ):
-    accepted = api.post(
-        "/orders",
-        json={
-            "customer_id": f"watcher-{unique}",
-            "customer_email": "watcher@example.com",
-            "currency": "EUR",
-            "items": [{"sku": f"WATCH-{unique}", "quantity": 1, "unit_price": "3.10"}],
-            "shipping_address": {"country": "BE"},
-        },
-    )
-    assert accepted.status_code == 202, accepted.text
-    order_id, correlation_id = accepted.json()["order_id"], accepted.json()["correlation_id"]
+    accepted = accept_order(api, f"WATCH-{unique}", f"watcher-{unique}", "3.10", "BE")
+    order_id, correlation_id = accepted["order_id"], accepted["correlation_id"]
     # the order agent has written OrderPlaced once the read model shows the order
     deadline = time.monotonic() + 60
     while api.get(f"/orders/{order_id}").status_code != 200:
