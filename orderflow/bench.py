@@ -3,6 +3,8 @@ broker alone can do here. Method (BENCHMARKS.md has the figures it printed):
 
 1. Hardware baseline: confluent-kafka produces records of the pipeline's mean event size to a
    6-partition topic (acks=all, as the pipeline produces) and consumes them back; records/s.
+   Then the Faust floor (orderflow/faust_floor.py): one bare Faust worker forwarding records
+   of that size, without and with a table write per record; records/s and CPU per record.
 2. Ramp: `orderflow load` places orders at rising rates, one step each. A step is sustainable
    when the ingress accepted what was offered, every order of the step reached a terminal
    status in Elasticsearch and every consumer group caught up soon after the load stopped
@@ -34,7 +36,7 @@ from confluent_kafka import KafkaError
 from elasticsearch import AsyncElasticsearch
 
 from indexer.main import GROUP_ID as INDEXER_GROUP
-from orderflow import admin, config, load, services
+from orderflow import admin, config, faust_floor, load, services
 from orderflow.load import percentile
 from streams import roles
 
@@ -280,14 +282,16 @@ async def _terminal_count(es: AsyncElasticsearch, settings: config.Settings, pre
     return int(answer["count"])
 
 
-def consumer_lag(settings: config.Settings) -> dict[str, int]:
-    """Records not yet committed by each of OrderFlow's consumer groups (the workers' and the
-    indexer's), from their committed offsets and the partitions' ends."""
-    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+def _worker_groups(settings: config.Settings) -> set[str]:
+    return {roles.app_id(settings.app_id, role) for role in roles.NAMES}
+
+
+def _committed(settings: config.Settings, ours: set[str]) -> dict[str, list[Any]]:
+    """The committed offsets of those of `ours` consumer groups that exist."""
+    from confluent_kafka import ConsumerGroupTopicPartitions
     from confluent_kafka.admin import AdminClient
 
     client = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    ours = {roles.app_id(settings.app_id, role) for role in roles.NAMES} | {INDEXER_GROUP}
     groups = [
         g.group_id
         for g in client.list_consumer_groups().result(timeout=10).valid
@@ -298,6 +302,22 @@ def consumer_lag(settings: config.Settings) -> dict[str, int]:
         request = [ConsumerGroupTopicPartitions(group)]
         answer = client.list_consumer_group_offsets(request)[group].result(timeout=10)
         committed[group] = [tp for tp in answer.topic_partitions if tp.offset >= 0]
+    return committed
+
+
+def records_handled(settings: config.Settings) -> int:
+    """Records the workers' consumer groups have finished, all time (committed offsets)."""
+    return sum(
+        tp.offset for tps in _committed(settings, _worker_groups(settings)).values() for tp in tps
+    )
+
+
+def consumer_lag(settings: config.Settings) -> dict[str, int]:
+    """Records not yet committed by each of OrderFlow's consumer groups (the workers' and the
+    indexer's), from their committed offsets and the partitions' ends."""
+    from confluent_kafka import TopicPartition
+
+    committed = _committed(settings, _worker_groups(settings) | {INDEXER_GROUP})
     wanted = {(tp.topic, tp.partition) for tps in committed.values() for tp in tps}
     ends = {} if not wanted else _ends(settings, [TopicPartition(t, p) for t, p in wanted])
     return {
@@ -410,6 +430,7 @@ class Latency:
     visible_ms: dict[str, float]
     processes: dict[str, ProcessUse]
     records: int  # Kafka records the pipeline wrote meanwhile (all topics)
+    handled: int = 0  # records the workers finished meanwhile (their committed offsets)
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
@@ -422,6 +443,7 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 class Report:
     machine: dict[str, Any]
     baseline: Baseline | None
+    floors: list[faust_floor.Floor] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     highest_sustainable: float | None = None
     latency: Latency | None = None
@@ -533,6 +555,7 @@ class Bench:
         await self.quiet(time.time() + 300)
         await asyncio.sleep(REST_S)
         records_before = await asyncio.to_thread(kafka_records, self.settings)
+        handled_before = await asyncio.to_thread(records_handled, self.settings)
         sampler = ProcessSampler()
         sampler.start()
         visible: list[float] = []
@@ -581,6 +604,8 @@ class Bench:
             self.es, self.settings, prefix, len(result.accepted), result.finished, allowance
         )
         records = await asyncio.to_thread(kafka_records, self.settings) - records_before
+        await self.quiet(time.time() + 120)  # every record of the run finished and committed
+        handled = await asyncio.to_thread(records_handled, self.settings) - handled_before
         sent_at = {s.order_id: s.started for s in measured}
         confirmed = await self._confirmed_ms(prefix, sent_at)
         return Latency(
@@ -591,6 +616,7 @@ class Bench:
             visible_ms=_percentiles(visible),
             processes=processes,
             records=records,
+            handled=handled,
         )
 
     async def _confirmed_ms(self, prefix: str, sent_at: dict[str | None, float]) -> list[float]:
@@ -733,6 +759,12 @@ def print_report(report: Report, out: Callable[[str], None] = print) -> None:
             f"broker baseline ({b.records} records of {b.record_bytes} B, acks=all): "
             f"produce {b.produce_per_s:,.0f}/s, consume {b.consume_per_s:,.0f}/s"
         )
+    for f in report.floors:
+        out(
+            f"Faust floor ({f.records} records, one worker, nothing of OrderFlow): forward"
+            + (" + table write" if f.table else "")
+            + f" {f.per_s:,.0f} records/s, {f.cpu_ms_per_record:.2f} ms CPU per record"
+        )
     out("")
     out("| offered/s | accepted/s | errors | end-to-end/s | settled after | POST p99 | verdict |")
     out("|---|---|---|---|---|---|---|")
@@ -777,6 +809,17 @@ def print_report(report: Report, out: Callable[[str], None] = print) -> None:
                 f"over the latency run): {per_order:.1f}; at the highest sustainable rate that "
                 f"is {pipeline:,.0f} records/s = {share:.1f} % of the broker's produce baseline"
             )
+        floor = next((f for f in report.floors if f.table), None)
+        if floor and lat.orders and lat.handled:
+            handled = lat.handled / lat.orders
+            framework_ms = handled * floor.cpu_ms_per_record
+            out(
+                f"Records the workers handled per order: {handled:.1f}; at the Faust floor's "
+                f"{floor.cpu_ms_per_record:.2f} ms each (forward + table write) that is "
+                f"{framework_ms:.1f} ms of CPU per order before any of OrderFlow's own work: "
+                f"at most {2000 / framework_ms:,.0f} orders/s on two cores, Kafka, "
+                "Elasticsearch and the API idle"
+            )
 
     for name, prof in report.profiles.items():
         out("")
@@ -819,6 +862,13 @@ async def _main(args: Any) -> Report:
             f"consume {report.baseline.consume_per_s:,.0f}/s",
             flush=True,
         )
+        for with_table in (False, True):
+            print(f"== Faust floor{' with a table' if with_table else ''}", flush=True)
+            floor = await asyncio.to_thread(
+                faust_floor.measure, args.floor_records, size, with_table
+            )
+            report.floors.append(floor)
+            print(f"  {floor.per_s:,.0f} records/s, {floor.cpu_ms_per_record:.2f} ms CPU each")
     bench = Bench(settings, step_s=args.step_s, settle_s=args.settle_s)
     try:
         await bench.stock()

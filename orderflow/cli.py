@@ -281,6 +281,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     bench.add_argument("--latency-s", type=float, default=30.0, help="seconds of the latency run")
     bench.add_argument("--baseline-records", type=int, default=300_000)
+    bench.add_argument(
+        "--floor-records",
+        type=int,
+        default=20_000,
+        help="records through the Faust floor (one bare Faust worker), with and without a table",
+    )
     bench.add_argument("--no-baseline", action="store_true")
     bench.add_argument(
         "--profile", action="store_true", help="then py-spy every process under the same load"

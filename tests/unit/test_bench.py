@@ -8,7 +8,7 @@ import random
 import pytest
 
 from api.models import PlaceOrderRequest
-from orderflow import bench, config, load
+from orderflow import bench, config, faust_floor, load
 
 
 def test_the_mix_is_normalised_and_unknown_scenarios_are_refused():
@@ -78,3 +78,28 @@ def test_partition_ends_wait_for_a_just_created_topic_to_have_a_leader(monkeypat
     partition = confluent_kafka.TopicPartition("t", 0)
     assert bench._ends(config.load(), [partition]) == {("t", 0): 42}
     assert answers == []  # asked again after NOT_LEADER_FOR_PARTITION
+
+
+def test_the_report_bounds_orders_per_second_by_the_faust_floor():
+    """Records handled per order times the floor's CPU per record: the framework's share of
+    an order; two cores' 2000 ms a second over it: the ceiling the report states."""
+    floor = faust_floor.Floor("r1", table=True, records=20_000, seconds=10.0, cpu_seconds=10.0)
+    some = bench._percentiles([1.0])
+    latency = bench.Latency(
+        rate=20,
+        orders=100,
+        post_ms=some,
+        confirmed_ms=some,
+        visible_ms=some,
+        processes={},
+        records=5_000,
+        handled=2_500,
+    )
+    report = bench.Report(machine={}, baseline=None, floors=[floor], latency=latency)
+    lines: list[str] = []
+    bench.print_report(report, lines.append)
+    text = "\n".join(lines)
+    assert "forward + table write 2,000 records/s, 0.50 ms CPU per record" in text
+    # 25 records per order x 0.5 ms = 12.5 ms; 2000 / 12.5 = 160 orders/s
+    assert "handled per order: 25.0" in text and "12.5 ms of CPU per order" in text
+    assert "at most 160 orders/s" in text

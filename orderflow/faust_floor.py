@@ -1,0 +1,153 @@
+"""The framework's floor: what one Faust worker process does per record on this machine with
+nothing of OrderFlow in it. `python -m orderflow.faust_floor RECORDS BYTES [--table]` writes
+RECORDS records of BYTES to a fresh topic, then runs a Faust agent that forwards each one to
+another topic (and, with --table, first stores it in a RocksDB table, which writes a changelog
+record), and prints one JSON line: records, seconds and CPU seconds from the first record
+handled to the last. `orderflow bench` runs both variants next to the broker baseline; an
+agent of OrderFlow does at least this much per record, so the floor bounds orders/s from above
+(BENCHMARKS.md, "What limits it")."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import faust
+from confluent_kafka import Producer
+
+from orderflow import admin, config
+
+KEYS = 1000  # distinct keys, as orders spread over partitions
+
+
+@dataclass
+class Floor:
+    run_id: str
+    table: bool
+    records: int
+    seconds: float
+    cpu_seconds: float
+
+    @property
+    def source(self) -> str:
+        return f"bench.floor.{self.run_id}"
+
+    @property
+    def sink(self) -> str:
+        return f"{self.source}.out"
+
+    @property
+    def changelog(self) -> str:
+        return f"orderflow-floor-{self.run_id}-floor-changelog"
+
+    @property
+    def per_s(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_ms_per_record(self) -> float:
+        return 1000 * self.cpu_seconds / self.records if self.records else 0.0
+
+
+def _fill(settings: config.Settings, floor: Floor, record_bytes: int) -> None:
+    brief = {"retention.ms": "600000"}
+    admin.ensure_topics(
+        settings.kafka_bootstrap, settings.partitions, {floor.source: brief, floor.sink: brief}
+    )
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 5})
+    payload = os.urandom(record_bytes)
+    for n in range(floor.records):
+        while True:
+            try:
+                producer.produce(floor.source, value=payload, key=str(n % KEYS).encode())
+                break
+            except BufferError:
+                producer.poll(0.01)
+    producer.flush(60)
+
+
+def run(records: int, record_bytes: int, with_table: bool) -> Floor:
+    """Fill a topic, forward it through one Faust worker (in this process), time it."""
+    settings = config.load()
+    floor = Floor(uuid.uuid4().hex[:8], with_table, records, 0.0, 0.0)
+    _fill(settings, floor, record_bytes)
+    datadir = tempfile.mkdtemp(prefix="orderflow-floor-")
+    app = faust.App(
+        f"orderflow-floor-{floor.run_id}",
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="rocksdb://",
+        datadir=datadir,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        producer_linger_ms=settings.producer_linger_ms,
+        web_enabled=False,
+    )
+    source = app.topic(floor.source, key_serializer="raw", value_serializer="raw")
+    sink = app.topic(floor.sink, key_serializer="raw", value_serializer="raw")
+    table = app.Table("floor", partitions=settings.partitions, options={"driver": "rocksdict"})
+    seen = {"n": 0, "wall": 0.0, "cpu": 0.0}
+    result: list[Floor] = []
+    stopping: list[asyncio.Future[None]] = []
+    worker = faust.Worker(app, loglevel="WARNING", quiet=True)
+
+    @app.agent(source)
+    async def forward(stream: Any) -> None:
+        async for event in stream.events():
+            if seen["n"] == 0:
+                seen["wall"], seen["cpu"] = time.perf_counter(), time.process_time()
+            if with_table:
+                table[event.key] = event.value
+            await sink.send(key=event.key, value=event.value)
+            seen["n"] += 1
+            if seen["n"] == records:
+                await app.producer.flush()
+                floor.seconds = time.perf_counter() - seen["wall"]
+                floor.cpu_seconds = time.process_time() - seen["cpu"]
+                result.append(floor)
+                stopping.append(asyncio.ensure_future(worker.stop()))
+
+    with contextlib.suppress(SystemExit):  # the worker exits the process's way when stopped
+        worker.execute_from_commandline()
+    shutil.rmtree(datadir, ignore_errors=True)
+    if not result:
+        raise RuntimeError(f"the floor's worker stopped after {seen['n']} of {records} records")
+    return result[0]
+
+
+def measure(records: int, record_bytes: int, with_table: bool, timeout_s: float = 300) -> Floor:
+    """Run the floor in a process of its own (a Faust worker owns its process's event loop)."""
+    import subprocess
+
+    args = [sys.executable, "-m", "orderflow.faust_floor", str(records), str(record_bytes)]
+    done = subprocess.run(
+        args + (["--table"] if with_table else []),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    # Faust's worker writes terminal control codes ahead of the line
+    lines = [line[line.index("{") :] for line in done.stdout.splitlines() if '{"' in line]
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"the Faust floor failed ({done.returncode}): {done.stderr[-2000:]}")
+    return Floor(**json.loads(lines[-1]))
+
+
+def main() -> None:
+    records, record_bytes = int(sys.argv[1]), int(sys.argv[2])
+    floor = run(records, record_bytes, "--table" in sys.argv[3:])
+    print(json.dumps(asdict(floor)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

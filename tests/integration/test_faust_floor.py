@@ -1,0 +1,26 @@
+"""The benchmark's Faust floor (orderflow/faust_floor.py) really runs a Faust worker over the
+real broker: every record it counts was forwarded, and with a table, stored (one changelog
+record each)."""
+
+from __future__ import annotations
+
+import pytest
+
+from orderflow import config, faust_floor
+from tests.kafka_reading import partition_ends, reader
+
+pytestmark = pytest.mark.stack
+
+
+def test_the_floor_forwards_and_stores_every_record(stack: config.Settings) -> None:
+    floor = faust_floor.measure(records=300, record_bytes=200, with_table=True)
+    assert floor.records == 300 and floor.table
+    assert floor.seconds > 0 and floor.cpu_seconds > 0
+    consumer = reader(stack, "floor-check")
+    try:
+        written = partition_ends(consumer, [floor.sink, floor.changelog])
+    finally:
+        consumer.close()
+    assert sum(end for tp, end in written.items() if tp.topic == floor.sink) == 300
+    # one changelog record per write (1000 keys, so each of the 300 is its own)
+    assert sum(end for tp, end in written.items() if tp.topic == floor.changelog) == 300
