@@ -59,7 +59,18 @@ def _up(args: argparse.Namespace) -> None:
 
     settings = config.load()
     started = time.monotonic()
-    services.up(settings)
+    try:
+        services.up(settings)
+    except KeyboardInterrupt:
+        # The processes run in sessions of their own (a Ctrl-C meant for this command does
+        # not reach them): stop what was started rather than leave it running unseen.
+        print(
+            "\ninterrupted: stopping OrderFlow's processes; servers already started keep "
+            "running (`make down` stops them too)",
+            file=sys.stderr,
+        )
+        services.down()
+        raise SystemExit(130) from None
     print(services.banner(settings))
     print(f"(up in {time.monotonic() - started:.0f}s)")
     if not args.foreground:
