@@ -868,6 +868,7 @@ async def _main(args: Any) -> Report:
                 faust_floor.measure, args.floor_records, size, with_table
             )
             report.floors.append(floor)
+            await asyncio.to_thread(faust_floor.drop, floor)
             print(f"  {floor.per_s:,.0f} records/s, {floor.cpu_ms_per_record:.2f} ms CPU each")
     bench = Bench(settings, step_s=args.step_s, settle_s=args.settle_s)
     try:

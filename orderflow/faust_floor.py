@@ -46,8 +46,17 @@ class Floor:
         return f"{self.source}.out"
 
     @property
+    def app_id(self) -> str:
+        return f"orderflow-floor-{self.run_id}"
+
+    @property
     def changelog(self) -> str:
-        return f"orderflow-floor-{self.run_id}-floor-changelog"
+        return f"{self.app_id}-floor-changelog"
+
+    @property
+    def topics(self) -> list[str]:
+        """Every topic the run made: its two, the table's changelog, Faust's leader topic."""
+        return [self.source, self.sink, self.changelog, f"{self.app_id}-__assignor-__leader"]
 
     @property
     def per_s(self) -> float:
@@ -82,7 +91,7 @@ def run(records: int, record_bytes: int, with_table: bool) -> Floor:
     _fill(settings, floor, record_bytes)
     datadir = tempfile.mkdtemp(prefix="orderflow-floor-")
     app = faust.App(
-        f"orderflow-floor-{floor.run_id}",
+        floor.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="rocksdb://",
         datadir=datadir,
@@ -141,6 +150,19 @@ def measure(records: int, record_bytes: int, with_table: bool, timeout_s: float 
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"the Faust floor failed ({done.returncode}): {done.stderr[-2000:]}")
     return Floor(**json.loads(lines[-1]))
+
+
+def drop(floor: Floor) -> None:
+    """Delete the run's topics and consumer group (each run makes its own)."""
+    from confluent_kafka.admin import AdminClient
+
+    client = AdminClient({"bootstrap.servers": config.load().kafka_bootstrap})
+    for future in client.delete_topics(floor.topics).values():
+        with contextlib.suppress(Exception):  # already gone, or never made: nothing to drop
+            future.result()
+    for future in client.delete_consumer_groups([floor.app_id]).values():
+        with contextlib.suppress(Exception):
+            future.result()
 
 
 def main() -> None:

@@ -4,6 +4,8 @@ record each)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from orderflow import config, faust_floor
@@ -21,6 +23,16 @@ def test_the_floor_forwards_and_stores_every_record(stack: config.Settings) -> N
         written = partition_ends(consumer, [floor.sink, floor.changelog])
     finally:
         consumer.close()
+        faust_floor.drop(floor)
     assert sum(end for tp, end in written.items() if tp.topic == floor.sink) == 300
     # one changelog record per write (1000 keys, so each of the 300 is its own)
     assert sum(end for tp, end in written.items() if tp.topic == floor.changelog) == 300
+    # and the run leaves no topics behind (Kafka deletes them in the background)
+    consumer = reader(stack, "floor-check")
+    try:
+        deadline = time.monotonic() + 30
+        while any(floor.run_id in name for name in consumer.list_topics().topics):
+            assert time.monotonic() < deadline, "the floor's topics were not deleted"
+            time.sleep(0.5)
+    finally:
+        consumer.close()
