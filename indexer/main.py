@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import prometheus_client
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka import Message as KafkaRecord
 from elasticsearch import ApiError, Elasticsearch
 from elasticsearch import ConnectionError as EsConnectionError
@@ -118,8 +118,22 @@ class Indexer:
         if live:
             for event_type, n in Counter(m.type for ms in by_order.values() for m in ms).items():
                 metrics.EVENTS_PROCESSED.labels(AGENT, event_type).inc(n)
-            self.dead_letters.flush(10)
+            self.commit()
+
+    def commit(self) -> None:
+        """Commit what was consumed, once every dead letter of it is in Kafka. The offsets
+        are only a bookmark (the projection is insensitive to repetition): a commit Kafka
+        refuses, as it does while a broker that was away loads its group coordinator, or
+        after a rebalance meanwhile, means only that those records are read again. So it is
+        noted and the next batch's commit carries the position on; it never stops the
+        indexer (which a Kafka outage once did: COORDINATOR_LOAD_IN_PROGRESS, uncaught)."""
+        if self.dead_letters.flush(10):
+            log.warning("dead letters not acknowledged yet; committing after the next batch")
+            return
+        try:
             self.consumer.commit(asynchronous=False)
+        except KafkaException as exc:
+            log.warning("offset commit refused, records will be read again: %s", exc)
 
     def replay(self, starts: Mapping[TP, int] | None = None) -> dict[TP, int]:
         """Fold every record from `starts` (default: the beginning) up to the end each

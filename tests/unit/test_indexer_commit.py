@@ -1,0 +1,44 @@
+"""The indexer's offset commit (indexer/main.py): never past an unacknowledged dead letter,
+and a commit Kafka refuses (after an outage, or a rebalance) never stops the indexer."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from confluent_kafka import KafkaError, KafkaException
+
+from indexer.main import Indexer
+
+
+class FakeConsumer:
+    def __init__(self, refuse: KafkaException | None = None) -> None:
+        self.refuse = refuse
+        self.commits = 0
+
+    def commit(self, asynchronous: bool) -> None:
+        assert asynchronous is False
+        self.commits += 1
+        if self.refuse is not None:
+            raise self.refuse
+
+
+def _indexer(consumer: FakeConsumer, undelivered: int = 0) -> Indexer:
+    indexer = Indexer.__new__(Indexer)  # no Kafka, Elasticsearch or registry behind it
+    indexer.consumer = consumer  # type: ignore[assignment]
+    indexer.dead_letters = SimpleNamespace(flush=lambda _timeout: undelivered)  # type: ignore[assignment]
+    return indexer
+
+
+def test_a_commit_refused_while_the_coordinator_loads_is_noted_not_fatal():
+    refused = KafkaException(KafkaError(KafkaError.COORDINATOR_LOAD_IN_PROGRESS))
+    consumer = FakeConsumer(refuse=refused)
+    _indexer(consumer).commit()  # returns: the next batch's commit carries the position on
+    assert consumer.commits == 1
+
+
+def test_nothing_is_committed_past_a_dead_letter_kafka_has_not_acknowledged():
+    consumer = FakeConsumer()
+    _indexer(consumer, undelivered=1).commit()
+    assert consumer.commits == 0
+    _indexer(consumer, undelivered=0).commit()
+    assert consumer.commits == 1
