@@ -73,6 +73,19 @@ class MemoryRegistry:
         return self.schemas[schema_id]
 
 
+def order_body(
+    sku: str, customer: str, price: str = "4.20", country: str = "NL", quantity: int = 1
+) -> dict[str, Any]:
+    """A valid POST /orders body: one line, paid in euros."""
+    return {
+        "customer_id": customer,
+        "customer_email": f"{customer}@example.com",
+        "currency": "EUR",
+        "items": [{"sku": sku, "quantity": quantity, "unit_price": price}],
+        "shipping_address": {"country": country},
+    }
+
+
 def post_order(
     api: Any, sku: str, customer: str, price: str = "4.20", country: str = "NL", quantity: int = 1
 ) -> str:
@@ -85,16 +98,7 @@ def accept_order(
     api: Any, sku: str, customer: str, price: str = "4.20", country: str = "NL", quantity: int = 1
 ) -> dict[str, Any]:
     """The same POST; the API's whole 202 answer (order_id, status, correlation_id)."""
-    answer = api.post(
-        "/orders",
-        json={
-            "customer_id": customer,
-            "customer_email": f"{customer}@example.com",
-            "currency": "EUR",
-            "items": [{"sku": sku, "quantity": quantity, "unit_price": price}],
-            "shipping_address": {"country": country},
-        },
-    )
+    answer = api.post("/orders", json=order_body(sku, customer, price, country, quantity))
     assert answer.status_code == 202, answer.text
     return dict(answer.json())
 

@@ -12,6 +12,7 @@ import pytest
 from orderflow import config, services, topics
 from schemas.codec import Codec, DecodeError
 from schemas.registry import SchemaRegistry
+from tests.factories import order_body
 from tests.kafka_reading import partition_ends, read_range, reader
 
 pytestmark = pytest.mark.stack
@@ -26,15 +27,7 @@ def test_the_correlation_id_follows_the_order_everywhere(
     consumer = reader(stack, "correlation-test")
     starts = partition_ends(consumer, public)
     consumer.close()
-    accepted = api.post(
-        "/orders",
-        json={
-            "customer_id": f"corr-{unique}",
-            "customer_email": "corr@example.com",
-            "items": [{"sku": sku, "quantity": 1, "unit_price": "5.00"}],
-            "shipping_address": {"country": "FR"},
-        },
-    )
+    accepted = api.post("/orders", json=order_body(sku, f"corr-{unique}", "5.00", "FR"))
     assert accepted.status_code == 202, accepted.text
     order_id, correlation_id = accepted.json()["order_id"], accepted.json()["correlation_id"]
     assert accepted.headers["X-Correlation-ID"] == correlation_id

@@ -12,7 +12,7 @@ import pytest
 
 from orderflow import config, services
 from tests.conftest import FAST
-from tests.factories import accept_order, await_order, post_order
+from tests.factories import accept_order, await_order, order_body, post_order
 
 pytestmark = pytest.mark.stack
 
@@ -32,15 +32,7 @@ def _post_when_back(api: httpx.Client, sku: str, customer: str, timeout_s: float
     (nothing accepted) until it does."""
     deadline = time.monotonic() + timeout_s
     while True:
-        answer = api.post(
-            "/orders",
-            json={
-                "customer_id": customer,
-                "customer_email": f"{customer}@example.com",
-                "items": [{"sku": sku, "quantity": 1, "unit_price": "2.50"}],
-                "shipping_address": {"country": "NL"},
-            },
-        )
+        answer = api.post("/orders", json=order_body(sku, customer, "2.50"))
         if answer.status_code == 202:
             return str(answer.json()["order_id"])
         assert answer.status_code == 503, answer.text
@@ -56,15 +48,7 @@ def test_a_kafka_outage_is_waited_out(stack: config.Settings, api: httpx.Client,
     services.stack("down", "kafka")
     try:
         started = time.monotonic()
-        refused = api.post(
-            "/orders",
-            json={
-                "customer_id": f"ko-{unique}-refused",
-                "customer_email": "refused@example.com",
-                "items": [{"sku": sku, "quantity": 1, "unit_price": "2.50"}],
-                "shipping_address": {"country": "NL"},
-            },
-        )
+        refused = api.post("/orders", json=order_body(sku, f"ko-{unique}-refused", "2.50"))
         assert refused.status_code == 503, refused.text  # said at once, not a hang
         assert time.monotonic() - started < 15
         time.sleep(5)  # the workers, the indexer and the API keep trying meanwhile
