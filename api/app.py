@@ -15,7 +15,6 @@ from typing import Annotated, Any
 
 import httpx
 from elasticsearch import ApiError, AsyncElasticsearch, NotFoundError
-from elasticsearch import ConnectionError as EsConnectionError
 from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
@@ -29,6 +28,7 @@ from api.models import (
     SetStockRequest,
 )
 from api.producer import AsyncProducer, KafkaUnavailable
+from indexer.index import UNREACHABLE
 from orderflow import config, health, metrics, topics
 from orderflow.logs import setup_logging
 from schemas.codec import Codec, headers_for
@@ -200,7 +200,7 @@ async def _read_order(svc: Services, order_id: str) -> dict[str, Any] | None:
         found = await svc.es.get(index=svc.settings.orders_alias, id=order_id)
     except NotFoundError:
         return None
-    except EsConnectionError as exc:
+    except UNREACHABLE as exc:
         raise HTTPException(503, f"Elasticsearch unavailable: {exc}") from exc
     return dict(found["_source"])
 
@@ -275,7 +275,7 @@ async def list_orders(
             size=size,
             source_excludes=["timeline"],
         )
-    except EsConnectionError as exc:
+    except UNREACHABLE as exc:
         raise HTTPException(503, f"Elasticsearch unavailable: {exc}") from exc
     except ApiError as exc:
         raise HTTPException(422, f"Elasticsearch refused the query: {exc.message}") from exc
@@ -382,7 +382,7 @@ async def order_analytics(
                 },
             },
         )
-    except EsConnectionError as exc:
+    except UNREACHABLE as exc:
         raise HTTPException(503, f"Elasticsearch unavailable: {exc}") from exc
     aggs = found["aggregations"]
     return {

@@ -18,7 +18,7 @@ from confluent_kafka import Message as KafkaRecord
 from elasticsearch import ApiError, Elasticsearch
 from elasticsearch import ConnectionError as EsConnectionError
 
-from indexer.index import ensure_events_index, ensure_orders_index
+from indexer.index import UNREACHABLE, ensure_events_index, ensure_orders_index
 from indexer.projection import event_document, order_id_of, project
 from orderflow import config, metrics, topics
 from orderflow.logs import setup_logging
@@ -67,7 +67,7 @@ class Indexer:
         while True:
             try:
                 return call()
-            except (EsConnectionError, RegistryUnavailable) as exc:
+            except (*UNREACHABLE, RegistryUnavailable) as exc:
                 error: Exception = exc
             except ApiError as exc:
                 if exc.meta.status < 500 and exc.meta.status != 429:

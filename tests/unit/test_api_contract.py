@@ -108,3 +108,18 @@ def test_idempotency_key_same_body_same_order_other_body_conflict(client):
     other = client.post("/orders", json=_with("items.0.quantity", 3), headers=headers)
     assert other.status_code == 409 and "Idempotency-Key" in other.text
     assert len(client.sent) == 1
+
+
+def test_an_elasticsearch_that_does_not_answer_in_time_is_a_503(client, monkeypatch):
+    """elastic-transport's ConnectionTimeout is not a ConnectionError: caught as one alone,
+    a timeout was a 500."""
+    from elasticsearch import ConnectionTimeout
+
+    async def too_slow(*_args, **_kwargs):
+        raise ConnectionTimeout("timed out")
+
+    es = client.app.state.services.es
+    monkeypatch.setattr(es, "get", too_slow)
+    answer = client.get("/orders/some-order")
+    assert answer.status_code == 503, answer.text
+    assert "Elasticsearch unavailable" in answer.json()["detail"]

@@ -1,12 +1,17 @@
-"""The indexer's offset commit (indexer/main.py): never past an unacknowledged dead letter,
-and a commit Kafka refuses (after an outage, or a rebalance) never stops the indexer."""
+"""The indexer (indexer/main.py) waits out what is away: an offset commit Kafka refuses (after
+an outage, or a rebalance) never stops it, nor is anything committed past an unacknowledged
+dead letter; an Elasticsearch that does not answer in time is asked again."""
 
 from __future__ import annotations
 
+import threading
 from types import SimpleNamespace
 
+import pytest
 from confluent_kafka import KafkaError, KafkaException
+from elasticsearch import ConnectionTimeout
 
+from indexer import main
 from indexer.main import Indexer
 
 
@@ -42,3 +47,21 @@ def test_nothing_is_committed_past_a_dead_letter_kafka_has_not_acknowledged():
     assert consumer.commits == 0
     _indexer(consumer, undelivered=0).commit()
     assert consumer.commits == 1
+
+
+def test_an_elasticsearch_timeout_is_waited_out(monkeypatch: pytest.MonkeyPatch):
+    """elastic-transport's ConnectionTimeout is not a ConnectionError: caught as one alone,
+    a timeout stopped the indexer."""
+    monkeypatch.setattr(main.time, "sleep", lambda _s: None)
+    indexer = _indexer(FakeConsumer())
+    indexer.stop = threading.Event()
+    answers: list[object] = [ConnectionTimeout("timed out"), ConnectionTimeout("again"), "ok"]
+
+    def call() -> object:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert indexer.retry("bulk write", call) == "ok"
+    assert answers == []
