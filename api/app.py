@@ -7,8 +7,8 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -195,13 +195,26 @@ async def _accept(
     return OrderAccepted(order_id=order_id, correlation_id=correlation_id)
 
 
-async def _read_order(svc: Services, order_id: str) -> dict[str, Any] | None:
+@contextmanager
+def _elasticsearch() -> Iterator[None]:
+    """Elasticsearch away, too slow, or answering 5xx or 429 (shards not allocated yet after
+    a restart, overload): 503 with the reason. A query it refuses: 422."""
     try:
-        found = await svc.es.get(index=svc.settings.orders_alias, id=order_id)
-    except NotFoundError:
-        return None
+        yield
     except UNREACHABLE as exc:
         raise HTTPException(503, f"Elasticsearch unavailable: {exc}") from exc
+    except ApiError as exc:
+        if exc.meta.status >= 500 or exc.meta.status == 429:
+            raise HTTPException(503, f"Elasticsearch unavailable: {exc.message}") from exc
+        raise HTTPException(422, f"Elasticsearch refused the query: {exc.message}") from exc
+
+
+async def _read_order(svc: Services, order_id: str) -> dict[str, Any] | None:
+    with _elasticsearch():
+        try:
+            found = await svc.es.get(index=svc.settings.orders_alias, id=order_id)
+        except NotFoundError:
+            return None
     return dict(found["_source"])
 
 
@@ -266,7 +279,7 @@ async def list_orders(
         bounds = {k: v for k, v in (("gte", from_), ("lt", to)) if v}
         filters.append({"range": {"created_at": bounds}})
     svc = services(request)
-    try:
+    with _elasticsearch():
         found = await svc.es.search(
             index=svc.settings.orders_alias,
             query={"bool": {"filter": filters}},
@@ -275,10 +288,6 @@ async def list_orders(
             size=size,
             source_excludes=["timeline"],
         )
-    except UNREACHABLE as exc:
-        raise HTTPException(503, f"Elasticsearch unavailable: {exc}") from exc
-    except ApiError as exc:
-        raise HTTPException(422, f"Elasticsearch refused the query: {exc.message}") from exc
     hits = found["hits"]
     return {
         "total": hits["total"]["value"],
@@ -360,7 +369,7 @@ async def order_analytics(
     """From the read model (Elasticsearch aggregations): orders per status, and revenue per
     day of orders confirmed and not cancelled, summed exactly in cents."""
     svc = services(request)
-    try:
+    with _elasticsearch():
         found = await svc.es.search(
             index=svc.settings.orders_alias,
             size=0,
@@ -382,8 +391,6 @@ async def order_analytics(
                 },
             },
         )
-    except UNREACHABLE as exc:
-        raise HTTPException(503, f"Elasticsearch unavailable: {exc}") from exc
     aggs = found["aggregations"]
     return {
         "orders": found["hits"]["total"]["value"],

@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 
 import pytest
+from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
+from elasticsearch import ApiError, ConnectionTimeout
 from fastapi.testclient import TestClient
 
 from schemas.events import Message
@@ -110,16 +112,40 @@ def test_idempotency_key_same_body_same_order_other_body_conflict(client):
     assert len(client.sent) == 1
 
 
-def test_an_elasticsearch_that_does_not_answer_in_time_is_a_503(client, monkeypatch):
-    """elastic-transport's ConnectionTimeout is not a ConnectionError: caught as one alone,
-    a timeout was a 500."""
-    from elasticsearch import ConnectionTimeout
+def _es_error(status: int) -> Exception:
+    node = NodeConfig("http", "127.0.0.1", 9200)
+    meta = ApiResponseMeta(status, "1.1", HttpHeaders(), 0.01, node)
+    return ApiError("no_shard_available_action_exception", meta, {})
 
-    async def too_slow(*_args, **_kwargs):
-        raise ConnectionTimeout("timed out")
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        # elastic-transport's ConnectionTimeout is not a ConnectionError: caught as one alone,
+        # a timeout was a 500
+        lambda: ConnectionTimeout("timed out"),
+        # shards not allocated yet after a restart: was a 500 as well
+        lambda: _es_error(503),
+    ],
+    ids=["timeout", "shards-unavailable"],
+)
+def test_an_elasticsearch_that_cannot_answer_is_a_503(client, monkeypatch, failure):
+    async def cannot(*_args, **_kwargs):
+        raise failure()
 
     es = client.app.state.services.es
-    monkeypatch.setattr(es, "get", too_slow)
-    answer = client.get("/orders/some-order")
-    assert answer.status_code == 503, answer.text
-    assert "Elasticsearch unavailable" in answer.json()["detail"]
+    monkeypatch.setattr(es, "get", cannot)
+    monkeypatch.setattr(es, "search", cannot)
+    for path in ("/orders/some-order", "/orders?customer_id=alice", "/analytics/orders"):
+        answer = client.get(path)
+        assert answer.status_code == 503, (path, answer.text)
+        assert "Elasticsearch unavailable" in answer.json()["detail"]
+
+
+def test_a_query_elasticsearch_refuses_is_a_422(client, monkeypatch):
+    async def refuses(*_args, **_kwargs):
+        raise _es_error(400)
+
+    monkeypatch.setattr(client.app.state.services.es, "search", refuses)
+    answer = client.get("/orders?customer_id=alice")
+    assert answer.status_code == 422, answer.text
