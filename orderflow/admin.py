@@ -10,7 +10,7 @@ from functools import partial
 from typing import TypeVar
 
 import httpx
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from elasticsearch import Elasticsearch
 
@@ -63,6 +63,21 @@ def ensure_topics(
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
                     raise
     return missing
+
+
+def fill(producer: Producer, topic: str, payload: bytes, records: int, keys: int = 1000) -> None:
+    """Produce `records` copies of `payload` to `topic` over `keys` keys (as orders spread
+    over partitions), waiting for room whenever the producer's queue is full; then flush."""
+    for n in range(records):
+        while True:
+            try:
+                producer.produce(topic, value=payload, key=str(n % keys).encode())
+                break
+            except BufferError:
+                producer.poll(0.01)
+        if n % 10000 == 0:
+            producer.poll(0)
+    producer.flush(60)
 
 
 def create_topics(settings: config.Settings) -> list[str]:

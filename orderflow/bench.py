@@ -242,16 +242,7 @@ def baseline(settings: config.Settings, record_bytes: int, records: int = 300_00
     starts = _high_watermarks(settings)  # consume back exactly what this run produced
     payload = os.urandom(record_bytes)
     started = time.perf_counter()
-    for n in range(records):
-        while True:
-            try:
-                producer.produce(BASELINE_TOPIC, value=payload, key=str(n % 1000).encode())
-                break
-            except BufferError:
-                producer.poll(0.01)
-        if n % 10000 == 0:
-            producer.poll(0)
-    producer.flush(60)
+    admin.fill(producer, BASELINE_TOPIC, payload, records)
     produced = time.perf_counter() - started
 
     consumer = _reader(settings)

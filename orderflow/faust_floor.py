@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,8 +26,6 @@ import faust
 from confluent_kafka import Producer
 
 from orderflow import admin, config
-
-KEYS = 1000  # distinct keys, as orders spread over partitions
 
 
 @dataclass
@@ -73,15 +72,7 @@ def _fill(settings: config.Settings, floor: Floor, record_bytes: int) -> None:
         settings.kafka_bootstrap, settings.partitions, {floor.source: brief, floor.sink: brief}
     )
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 5})
-    payload = os.urandom(record_bytes)
-    for n in range(floor.records):
-        while True:
-            try:
-                producer.produce(floor.source, value=payload, key=str(n % KEYS).encode())
-                break
-            except BufferError:
-                producer.poll(0.01)
-    producer.flush(60)
+    admin.fill(producer, floor.source, os.urandom(record_bytes), floor.records)
 
 
 def run(records: int, record_bytes: int, with_table: bool) -> Floor:
@@ -135,8 +126,6 @@ def run(records: int, record_bytes: int, with_table: bool) -> Floor:
 
 def measure(records: int, record_bytes: int, with_table: bool, timeout_s: float = 300) -> Floor:
     """Run the floor in a process of its own (a Faust worker owns its process's event loop)."""
-    import subprocess
-
     args = [sys.executable, "-m", "orderflow.faust_floor", str(records), str(record_bytes)]
     done = subprocess.run(
         args + (["--table"] if with_table else []),
