@@ -73,7 +73,7 @@ def test_a_registry_outage_is_waited_out(stack: config.Settings, api: httpx.Clie
         services.start("worker-notification", env=FAST)
         during = accept_order(api, sku, f"ro-{unique}-during", price="2.50")["order_id"]
         # the saga's workers have what they need cached: the order completes meanwhile
-        doc = await_order(api, during, _completed, "did not complete during the outage", 90)
+        await_order(api, during, _completed, "did not complete during the outage", 90)
         time.sleep(2)
         doc = api.get(f"/orders/{during}").json()
         assert _notifications(doc) == 0, "notified without the registry?"
