@@ -42,7 +42,7 @@ PAYMENTS_COMMANDS = TopicSpec(
 PAYMENTS_EVENTS = TopicSpec("payments.events.v1", "order_id", "payment agent")
 FULFILLMENT_COMMANDS = TopicSpec("fulfillment.commands.v1", "order_id", "order agent")
 FULFILLMENT_EVENTS = TopicSpec("fulfillment.events.v1", "order_id", "fulfillment agent")
-NOTIFICATIONS_EVENTS = TopicSpec("notifications.events.v1", "order_id", "notification agent")
+NOTIFICATIONS_EVENTS = TopicSpec("notifications.events.v1", "order_id", "order agent")
 
 ALL: tuple[TopicSpec, ...] = (
     ORDERS_COMMANDS,

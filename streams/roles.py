@@ -31,17 +31,11 @@ ROLES: tuple[Role, ...] = (
             topics.PAYMENTS_EVENTS.name,
             topics.FULFILLMENT_EVENTS.name,
         ),
-        "the order saga",
+        "the order saga (and the notifications it hosts: streams/domain/notification.py)",
     ),
     Role("inventory", (topics.INVENTORY_COMMANDS.name,), "stock per SKU"),
     Role("payment", (topics.PAYMENTS_COMMANDS.name,), "gateway and fraud window"),
     Role("fulfillment", (topics.FULFILLMENT_COMMANDS.name,), "warehouse and the carrier's clock"),
-    Role(
-        "notification",
-        (topics.ORDERS_EVENTS.name, topics.FULFILLMENT_EVENTS.name),
-        "one message per visible transition",
-        background=True,
-    ),
     Role("analytics", (topics.ORDERS_EVENTS.name,), "live per-minute windows", background=True),
 )
 BY_NAME = {role.name: role for role in ROLES}

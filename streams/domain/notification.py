@@ -1,14 +1,21 @@
 """The notification participant: one NotificationSent per customer-visible transition of an
-order, never two for the same transition (the state remembers what was sent). Re-deriving it
-instead would give the same event id but a new occurred_at: two versions of one event, and a
-read model that depends on which it saw (the read-model replay test caught exactly that when
-the state was reduced to the recipient)."""
+order, to the address the order was placed with.
+
+Hosted by the order saga (streams/domain/order.py calls `notifications`), not by an agent of
+its own: every customer-visible transition is either an event the saga emits (OrderPlaced,
+OrderConfirmed, OrderCompleted, OrderCancelled) or one it accepts (FulfillmentScheduled,
+OrderShipped, OrderDelivered), under the same key, and the saga's state already says which
+transitions happened and to whom to write. A separate agent re-read all of those records and
+kept a second table of what it had sent: six records handled and six table writes per order
+for a decision that crosses no ownership boundary (docs/architecture.md, "Hops per order").
+
+A notification is stored in the saga's outbox with the transition that caused it, so it is
+sent once per transition, and re-sent byte for byte (same event id, same occurred_at) only
+when the whole outbox is, which consumers recognise by its event id."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
-from typing import Any
+from collections.abc import Iterable
 
 from orderflow import topics
 from schemas.events import Message
@@ -27,42 +34,25 @@ SUBJECTS = {
 }
 
 
-@dataclass(frozen=True)
-class Notified:
-    order_id: str
-    recipient: str | None = None
-    sent: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Notified:
-        return cls(**{**data, "sent": tuple(data.get("sent", ()))})
-
-
-def decide(state: Notified | None, msg: Message, now: int) -> tuple[Notified | None, list[Message]]:
-    if msg.type not in SUBJECTS:
-        return state, []
-    order_id = msg.data["order_id"]
-    state = state or Notified(order_id)
-    if msg.type == "OrderPlaced":
-        state = replace(state, recipient=msg.data["customer_email"])
-    if msg.type in state.sent:
-        return state, []
-    state = replace(state, sent=(*state.sent, msg.type))
-    event = msg.caused(
+def notice(transition: Message, recipient: str, now: int) -> Message:
+    """The NotificationSent for one customer-visible transition (an event about the order)."""
+    order_id = str(transition.data["order_id"])
+    return transition.caused(
         "NotificationSent",
         topics.NOTIFICATIONS_EVENTS.name,
         order_id,
         {
             "order_id": order_id,
             "channel": CHANNEL,
-            "recipient": state.recipient or "unknown",
-            "template": msg.type,
-            "subject": SUBJECTS[msg.type],
+            "recipient": recipient,
+            "template": transition.type,
+            "subject": SUBJECTS[transition.type],
         },
         PRODUCER,
         now,
     )
-    return state, [event]
+
+
+def notices(transitions: Iterable[Message], recipient: str, now: int) -> list[Message]:
+    """One notice per customer-visible transition among `transitions`."""
+    return [notice(t, recipient, now) for t in transitions if t.type in SUBJECTS]

@@ -12,6 +12,9 @@ CancelOrder before shipment -> release stock, refund if charged -> OrderCancelle
     (once fulfillment is scheduled the warehouse is asked first: FulfillmentCancelled lets the
     cancel go on; OrderShipped wins the race and the order carries on to delivery)
 
+Every customer-visible transition, emitted or accepted, also gets its NotificationSent here
+(streams/domain/notification.py says why the saga hosts that participant).
+
 Handlers are idempotent: a message that no longer fits the order's stage (a duplicate, or
 one that lost a race) changes nothing. Output event ids derive from the cause's event id, so
 a re-processed message re-creates identical events, which consumers drop as duplicates.
@@ -25,6 +28,7 @@ from typing import Any
 
 from orderflow import topics
 from schemas.events import Message
+from streams.domain import notification
 from streams.domain.money import money, order_total
 
 PRODUCER = "order-agent"
@@ -330,8 +334,24 @@ HANDLERS: dict[str, Callable[[OrderState | None, Message, int], Decision]] = {
 }
 
 
+# Customer-visible transitions that happen elsewhere (the warehouse, the carrier): the saga
+# accepts them by moving the order's status.
+ACCEPTED_TRANSITIONS = frozenset({"FulfillmentScheduled", "OrderShipped", "OrderDelivered"})
+
+
 def decide(state: OrderState | None, msg: Message, now: int) -> Decision:
     handler = HANDLERS.get(msg.type)
     if handler is None:
         return state, []  # events the saga does not react to (e.g. StockReleased)
-    return handler(state, msg, now)
+    new_state, outputs = handler(state, msg, now)
+    if new_state is None:
+        return new_state, outputs
+    accepted = (
+        [msg]
+        if msg.type in ACCEPTED_TRANSITIONS
+        and state is not None
+        and new_state.status != state.status
+        else []
+    )
+    recipient = str(new_state.placed["customer_email"])
+    return new_state, [*outputs, *notification.notices([*accepted, *outputs], recipient, now)]

@@ -23,6 +23,10 @@ def _completed(doc: dict[str, Any]) -> bool:
     return doc["status"] == "COMPLETED"
 
 
+def _confirmed(doc: dict[str, Any]) -> bool:
+    return doc["status"] == "CONFIRMED"
+
+
 def _notifications(doc: dict[str, Any]) -> int:
     return sum(1 for e in doc["timeline"] if e["event_type"] == "NotificationSent")
 
@@ -69,18 +73,20 @@ def test_a_registry_outage_is_waited_out(stack: config.Settings, api: httpx.Clie
     services.stack("down", "registry")
     try:
         # a worker (re)started during the outage has no schema cached: it cannot decode yet
-        services.kill("worker-notification")
-        services.start("worker-notification", env=FAST)
+        services.kill("worker-fulfillment")
+        services.start("worker-fulfillment", env=FAST)
         during = accept_order(api, sku, f"ro-{unique}-during", price="2.50")["order_id"]
-        # the saga's workers have what they need cached: the order completes meanwhile
-        await_order(api, during, _completed, "did not complete during the outage", 90)
-        time.sleep(2)
+        # the saga's workers have what they need cached: the order is confirmed meanwhile
+        await_order(api, during, _confirmed, "not confirmed during the outage", 90)
+        time.sleep(3)
         doc = api.get(f"/orders/{during}").json()
-        assert _notifications(doc) == 0, "notified without the registry?"
-        assert services.pid_of("worker-notification"), "the notification worker gave up"
+        assert doc["status"] == "CONFIRMED", "scheduled without the registry?"
+        assert services.pid_of("worker-fulfillment"), "the fulfillment worker gave up"
     finally:
         services.stack("up", "registry")
-    # the notification worker was waiting (backoff capped at 10 s): it catches up
-    doc = await_order(api, during, lambda d: _notifications(d) == NOTIFIED, "never notified", 90)
+    # the fulfillment worker was waiting (backoff capped at 10 s): it catches up, and the
+    # order goes on to the end with every notification
+    doc = await_order(api, during, _completed, "did not complete after the registry outage", 90)
+    doc = await_order(api, during, lambda d: _notifications(d) == NOTIFIED, "never notified", 30)
     assert _notifications(doc) == NOTIFIED
     services.wait_ready(stack)

@@ -14,7 +14,7 @@ from tests.factories import NOW, MemoryRegistry, place_order, reply, types
 CODEC = Codec(MemoryRegistry())  # type: ignore[arg-type]
 
 
-def _run(state: order.OrderState | None, msg: Message):
+def _decide(state: order.OrderState | None, msg: Message):
     """Decide as the agent does: state goes through its JSON form in the table between
     messages, and every output must encode against its Avro schema."""
     if state is not None:
@@ -23,6 +23,13 @@ def _run(state: order.OrderState | None, msg: Message):
     for output in outputs:
         CODEC.encode(output)
     return new_state, outputs
+
+
+def _run(state: order.OrderState | None, msg: Message):
+    """The saga's decision without the notifications it hosts (test_notifications_* check
+    those)."""
+    new_state, outputs = _decide(state, msg)
+    return new_state, [m for m in outputs if m.type != "NotificationSent"]
 
 
 def _reserved(cmd: Message) -> Message:
@@ -310,3 +317,48 @@ def test_fraud_decline_cancels_as_fraud_suspected():
         ),
     )
     assert state.cancel_reason == "FRAUD_SUSPECTED" and types(out)[-1] == "OrderCancelled"
+
+
+def _notified(state: order.OrderState | None, msg: Message):
+    state, outputs = _decide(state, msg)
+    return state, [m.data["template"] for m in outputs if m.type == "NotificationSent"]
+
+
+def test_notifications_one_per_visible_transition_of_a_completed_order():
+    state, schedule = _confirmed()
+    sent = []
+    for event_type, data in (
+        ("FulfillmentScheduled", {"warehouse": "W"}),
+        ("OrderShipped", {"warehouse": "W", "tracking_id": "T", "items": []}),
+        ("OrderDelivered", {"tracking_id": "T"}),
+    ):
+        event = _fulfillment(schedule, event_type, state, **data)
+        state, templates = _notified(state, event)
+        sent += templates
+        assert _notified(state, event) == (state, []), f"{event_type} again notified again"
+    assert sent == ["FulfillmentScheduled", "OrderShipped", "OrderDelivered", "OrderCompleted"]
+
+
+def test_notifications_go_to_the_order_address_caused_by_the_transition():
+    msg = place_order(lines={"A": 1})
+    state, outputs = _decide(None, msg)
+    placed, notice = outputs[0], outputs[-1]
+    assert notice.type == "NotificationSent" and notice.topic == topics.NOTIFICATIONS_EVENTS.name
+    assert notice.data["recipient"] == "alice@example.com"
+    assert notice.data["template"] == "OrderPlaced"
+    assert notice.envelope.causation_id == placed.envelope.event_id
+    assert notice.key == msg.key
+    # confirmed, then cancelled by a decline: one each
+    state, ask = _authorizing()
+    declined = reply(
+        ask,
+        "PaymentDeclined",
+        topics.PAYMENTS_EVENTS.name,
+        order_id=state.order_id,
+        amount=Decimal("10.50"),
+        currency="EUR",
+        reason="declined",
+    )
+    state, templates = _notified(state, declined)
+    assert templates == ["OrderCancelled"]
+    assert _notified(state, declined) == (state, [])

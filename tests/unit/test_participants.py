@@ -253,12 +253,10 @@ def test_cancel_stops_a_shipment_only_before_it_left():
     assert fulfillment.decide(shipped, cancel, NOW + 101, DELAYS)[1] == []
 
 
-def test_one_notification_per_transition():
+def test_a_notice_per_customer_visible_transition_only():
     placed = _cmd("OrderPlaced", "o1", order_id="o1", customer_email="a@b.c")
-    state, out = notification.decide(None, placed, NOW)
+    released = _cmd("StockReleased", "o1", order_id="o1")
+    out = notification.notices([placed, released], "a@b.c", NOW)
     assert types(out) == ["NotificationSent"] and out[0].data["recipient"] == "a@b.c"
-    assert notification.decide(state, placed, NOW) == (state, [])
-    confirmed = _cmd("OrderConfirmed", "o1", order_id="o1")
-    state, out = notification.decide(state, confirmed, NOW)
-    assert out[0].data["template"] == "OrderConfirmed"
-    assert notification.decide(state, _cmd("StockReleased", "o1", order_id="o1"), NOW)[1] == []
+    assert out[0].data["template"] == "OrderPlaced" and out[0].key == "o1"
+    assert notification.notices([placed], "a@b.c", NOW) == out  # same id, same record
