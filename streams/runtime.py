@@ -17,6 +17,7 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -58,6 +59,8 @@ class Shell:
         self.side_by_side = side_by_side
         self._topics: dict[str, faust.TopicT] = {}
         self._sent = RecentlySent()
+        # per table: its agent's participant and lanes (decide_here joins those lanes)
+        self._lanes: dict[int, tuple[_Participant, KeyedLanes]] = {}
 
     async def events(
         self, stream: faust.StreamT, in_order: bool = False
@@ -191,66 +194,15 @@ class Shell:
         spends most of its time waiting; side by side it does not. A record's offset may be
         committed once it is finished (the ledger commits only up to the first record that
         is not)."""
-
-        async def handle(event: faust.EventT, message: Message) -> None:
-            key = key_of(message)
-            stored = Stored.from_table(stored_value(table, key))
-            cause = message.envelope.event_id
-            if stored.cause == cause:  # handled before; its outputs may not have left
-                if not self._left(stored):
-                    await self.send_encoded(stored.outbox)
-                    self._sent.add(cause)
-                return
-            if stored.outbox and not self._left(stored):
-                # the previous message of this key, handled just before a crash: its outputs
-                # go out before anything that may follow from them
-                await self.send_encoded(stored.outbox)
-            state = load(stored.state) if stored.state is not None else None
-            try:
-                decided = decide(state, message, now_millis())
-                if inspect.isawaitable(decided):
-                    decided = await decided
-                new_state, outputs = decided
-            except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-                # A well-formed record the decider cannot act on: park it, keep going.
-                log.error(
-                    "cannot act on %s: %r",
-                    message.type,
-                    exc,
-                    extra={"correlation_id": message.envelope.correlation_id},
-                )
-                await self.dead_letter(event, "invalid-event", repr(exc))
-                return
-            outgoing = [await self.encode(output) for output in outputs]
-            if new_state is not None:
-                # state and outputs together, in the changelog before the outputs leave
-                # (streams/outbox.py, streams/changelog.py)
-                source = (event.message.topic, event.message.partition, event.message.offset)
-                async with changelog.acknowledged():
-                    table[key] = Stored(dump(new_state), cause, source, tuple(outgoing)).to_json()
-                    if committed is not None:
-                        committed(message, state, new_state)
-            await self.send_encoded(outgoing)
-            self._sent.add(cause)
-            _count_outcomes(outputs)
-            log.info(  # one line per record: an order can be followed through the logs
-                "processed %s",
-                message.type,
-                extra={
-                    "correlation_id": message.envelope.correlation_id,
-                    "order_id": message.data.get("order_id"),
-                    "key": key,
-                    "outputs": [o.type for o in outputs],
-                },
-            )
-
+        participant = _Participant(table, decide, load, dump, key_of, committed)
         meter = self._meter(stream)
         lanes = KeyedLanes(side_by_side or self.side_by_side)
+        self._lanes[id(table)] = (participant, lanes)
 
         async def finish(event: faust.EventT, message: Message, taken: float) -> None:
             self.ledger.busy += 1
             try:
-                await handle(event, message)
+                await self._handle(participant, message, event)
                 self._finished(meter, event, taken)
             except Exception:
                 # not finished: the ledger holds the commit and the partition is read again
@@ -273,6 +225,136 @@ class Shell:
             # (table writes go to the changelog partition of the current event)
             await lanes.submit(lane, partial(finish, event, message, taken))
         await lanes.drain()  # the stream ended (the agent stops): let started work finish
+
+    async def _handle(self, p: _Participant, message: Message, event: faust.EventT | None) -> Any:
+        """Decide one message with the state of its key: store the new state with the
+        encoded outputs, then send them. `event`: the record it was read from, or None for a
+        decision the worker takes itself (a timer's). Returns the new state (None: nothing
+        stored)."""
+        key = p.key_of(message)
+        stored = Stored.from_table(stored_value(p.table, key))
+        cause = message.envelope.event_id
+        if stored.cause == cause:  # handled before; its outputs may not have left
+            await self.send_left_over(stored)
+            return None
+        if stored.outbox:
+            # the previous message of this key, handled just before a crash: its outputs go
+            # out before anything that may follow from them
+            await self.send_left_over(stored)
+        state = p.load(stored.state) if stored.state is not None else None
+        try:
+            decided = p.decide(state, message, now_millis())
+            if inspect.isawaitable(decided):
+                decided = await decided
+            new_state, outputs = decided
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            # A well-formed record the decider cannot act on: park it, keep going.
+            log.error(
+                "cannot act on %s: %r",
+                message.type,
+                exc,
+                extra={"correlation_id": message.envelope.correlation_id},
+            )
+            if event is not None:
+                await self.dead_letter(event, "invalid-event", repr(exc))
+            return None
+        outgoing = [await self.encode(output) for output in outputs]
+        if new_state is not None:
+            # state and outputs together, in the changelog before the outputs leave
+            # (streams/outbox.py, streams/changelog.py)
+            source = (
+                (event.message.topic, event.message.partition, event.message.offset)
+                if event is not None
+                else None
+            )
+            async with changelog.acknowledged():
+                p.table[key] = Stored(p.dump(new_state), cause, source, tuple(outgoing)).to_json()
+                if p.committed is not None:
+                    p.committed(message, state, new_state)
+        await self.send_encoded(outgoing)
+        self._sent.add(cause)
+        _count_outcomes(outputs)
+        log.info(  # one line per record: an order can be followed through the logs
+            "processed %s",
+            message.type,
+            extra={
+                "correlation_id": message.envelope.correlation_id,
+                "order_id": message.data.get("order_id"),
+                "key": key,
+                "outputs": [o.type for o in outputs],
+            },
+        )
+        return new_state
+
+    async def send_left_over(self, stored: Stored) -> None:
+        """Send a stored outbox again unless it is known to have left."""
+        if stored.outbox and not self._left(stored):
+            await self.send_encoded(stored.outbox)
+            if stored.cause is not None:
+                self._sent.add(stored.cause)
+
+    async def decide_here(
+        self,
+        table: faust.types.TableT,
+        lane: Any,
+        message: Message,
+        settled: Callable[[Any], bool] = lambda _state: False,
+    ) -> bool:
+        """Decide a message the worker makes itself (no Kafka record: a timer's tick) as if
+        it had been read, in the lane of its key, after everything submitted to that lane.
+        Returns False when the table's agent is not running here yet.
+
+        Its outbox can be known to have left only in this process's memory (there is no
+        offset to commit), so after a restart it is sent again (`send_left_over`) when the
+        key's next message comes, or by whoever reads the table back. When `settled` says
+        the new state expects no next message, the state is stored once more without its
+        outbox once the outputs left, so nobody has to look at it again."""
+        registered = self._lanes.get(id(table))
+        if registered is None:
+            return False
+        participant, lanes = registered
+
+        async def work() -> None:
+            try:
+                new_state = await self._handle(participant, message, None)
+                if new_state is not None and settled(new_state):
+                    key = participant.key_of(message)
+                    stored = Stored(participant.dump(new_state), message.envelope.event_id)
+                    async with changelog.acknowledged():
+                        table[key] = stored.to_json()
+            except Exception:
+                log.exception("%s for %s failed", message.type, message.key)
+
+        await lanes.submit(lane, work)
+        return True
+
+    async def resend_here(self, table: faust.types.TableT, lane: Any, key: Any) -> None:
+        """Send a key's stored outbox again, unless known to have left, in the key's lane."""
+        registered = self._lanes.get(id(table))
+        if registered is None:
+            return
+        _participant, lanes = registered
+
+        async def work() -> None:
+            try:
+                await self.send_left_over(Stored.from_table(stored_value(table, key)))
+            except Exception:
+                log.exception("re-sending the outbox of %r failed", key)
+
+        await lanes.submit(lane, work)
+
+
+@dataclass(frozen=True)
+class _Participant:
+    """What an agent's shell needs to decide one message: its table, its decider, the
+    state's JSON form, which key a message belongs to, and what to do once stored."""
+
+    table: faust.types.TableT
+    decide: Decide
+    load: Callable[[Any], Any]
+    dump: Callable[[Any], Any]
+    key_of: Callable[[Message], str]
+    committed: Committed | None
 
 
 def _count_outcomes(messages: list[Message]) -> None:

@@ -11,12 +11,17 @@ import faust
 from schemas.events import Message, now_millis
 from streams.app import app, settings, shell, source, table
 from streams.domain import fulfillment
-from streams.outbox import state_of, stored_value
+from streams.outbox import Stored, state_of, stored_value
 from streams.roles import BY_NAME
 
 log = logging.getLogger("orderflow.streams")
 
-shipments_table = table("shipments", "Shipment per order_id: warehouse, stage, next due time")
+# Written by the agent and by the carrier's clock, which has no record whose partition the
+# changelog record could take: the key's own partition (the partitioner's, as for the
+# fulfillment commands, which are keyed by order_id) serves both.
+shipments_table = table(
+    "shipments", "Shipment per order_id: warehouse, stage, next due time", by_key=True
+)
 delays = fulfillment.CarrierDelays(
     ship_ms=int(settings.ship_delay_s * 1000), deliver_ms=int(settings.deliver_delay_s * 1000)
 )
@@ -42,29 +47,50 @@ async def fulfillment_agent(stream: faust.StreamT) -> None:
     )
 
 
+# Shipments whose stored outbox may not have left (found while rebuilding the schedule).
+_left_over: list[str] = []
+
+
 def _stored_shipments() -> Iterator[fulfillment.Shipment]:
-    for key, stored in list(shipments_table.items()):
+    _left_over.clear()
+    for key, value in list(shipments_table.items()):
+        stored = Stored.from_table(value)
         try:
-            yield fulfillment.Shipment.from_json(state_of(stored))
+            shipment = fulfillment.Shipment.from_json(stored.state)
         except (KeyError, TypeError, ValueError):
             log.error("unreadable shipment state, skipped", extra={"order_id": key})
+            continue
+        if stored.outbox:
+            _left_over.append(shipment.order_id)
+        yield shipment
+
+
+def _ended(shipment: fulfillment.Shipment) -> bool:
+    return not shipment.in_transit
 
 
 @app.timer(interval=settings.carrier_tick_s)
 async def carrier_clock() -> None:
-    """The carrier's clock: tick every shipment whose next step is due (on this worker's
-    partitions). The tick goes through the topic so the agent decides in order."""
+    """The carrier's clock: every shipment whose next step is due (on this worker's
+    partitions) moves on. The step is decided by the agent's own shell, in the shipment's
+    lane, as if a tick had been read from fulfillment.commands.v1; it used to go out to that
+    topic and back, two records handled and written per step, for a decision about state this
+    worker owns (docs/architecture.md, "Hops per order")."""
     if app.rebalancing:
         return
-    schedule.rebuild_after_rebalance(app.consumer_generation_id, _stored_shipments)
+    if schedule.rebuild_after_rebalance(app.consumer_generation_id, _stored_shipments):
+        # a step decided just before a crash: its events go out (again) now, not at the
+        # shipment's next step (a delivered one has none)
+        for order_id in _left_over:
+            await shell.resend_here(shipments_table, order_id.encode(), order_id)
     now = now_millis()
-    ticks = []
     for order_id in schedule.due_now(now):
         stored = state_of(stored_value(shipments_table, order_id))
         if stored is None:
             schedule.due.pop(order_id, None)
             continue
         tick = schedule.tick(fulfillment.Shipment.from_json(stored), now)
-        if tick is not None:
-            ticks.append(tick)
-    await shell.send_all(ticks)
+        if tick is None:
+            continue
+        if not await shell.decide_here(shipments_table, order_id.encode(), tick, _ended):
+            schedule.ticked.pop(order_id, None)  # the agent is not running yet: next time

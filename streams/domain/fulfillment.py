@@ -1,6 +1,7 @@
 """The fulfillment participant: picks the warehouse that serves the destination country,
 schedules the shipment, and plays the carrier: a due shipment moves to shipped, then to
-delivered, when the carrier's clock (an AdvanceShipment tick from a Faust timer) says so.
+delivered, when the carrier's clock (an AdvanceShipment tick from a Faust timer, decided in
+the worker like a record, never sent to Kafka) says so.
 A cancel stops a shipment that has not left yet."""
 
 from __future__ import annotations
@@ -175,12 +176,14 @@ class CarrierSchedule:
 
     def rebuild_after_rebalance(
         self, generation: int | None, shipments: Callable[[], Iterable[Shipment]]
-    ) -> None:
+    ) -> bool:
         """Rebuild from the table once per consumer generation (after each rebalance the
-        worker's partitions, and so its shipments, may differ)."""
-        if generation != self.generation:
-            self.rebuild(shipments())
-            self.generation = generation
+        worker's partitions, and so its shipments, may differ). True if it rebuilt."""
+        if generation == self.generation:
+            return False
+        self.rebuild(shipments())
+        self.generation = generation
+        return True
 
     def due_now(self, now: int) -> list[str]:
         return [order_id for order_id, due_at in self.due.items() if due_at <= now]
