@@ -54,7 +54,10 @@ class Services:
 
     async def publish(self, message: Message) -> None:
         try:
-            value = await asyncio.to_thread(self.codec.encode, message)
+            if self.codec.encodes_offline(message.type):
+                value = self.codec.encode(message)
+            else:  # the first of its type asks the registry: not on the event loop
+                value = await asyncio.to_thread(self.codec.encode, message)
         except RegistryUnavailable as exc:
             raise HTTPException(503, f"schema registry unavailable: {exc}") from exc
         try:

@@ -49,6 +49,11 @@ class Codec:
             self._readers.setdefault(schema_id, entry.parsed)
         return schema_id
 
+    def encodes_offline(self, event_type: str) -> bool:
+        """Whether encoding `event_type` needs no registry call (its schema id is cached):
+        then it is a few microseconds of CPU, not worth handing to a thread."""
+        return event_type in self._writer_ids
+
     def encode(self, message: Message) -> bytes:
         entry = schema_for(message.type)
         if entry.topic != message.topic:

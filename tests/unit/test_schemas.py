@@ -28,7 +28,9 @@ def test_wire_format_round_trip_with_cached_ids():
     registry = MemoryRegistry()
     codec = Codec(registry)  # type: ignore[arg-type]
     message = place_order()
+    assert not codec.encodes_offline(message.type)
     first = codec.encode(message)
+    assert codec.encodes_offline(message.type)  # the API encodes on its event loop now
     codec.encode(message)
     assert registry.calls == 1  # the id is cached after the first record
     magic, schema_id = struct.unpack(">bI", first[:5])
