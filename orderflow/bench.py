@@ -296,11 +296,10 @@ def _committed(settings: config.Settings, ours: set[str]) -> dict[str, list[Any]
     return committed
 
 
-def records_handled(settings: config.Settings) -> int:
-    """Records the workers' consumer groups have finished, all time (committed offsets)."""
-    return sum(
-        tp.offset for tps in _committed(settings, _worker_groups(settings)).values() for tp in tps
-    )
+def records_handled(settings: config.Settings) -> dict[str, int]:
+    """Per worker consumer group, the records it has finished, all time (committed offsets)."""
+    committed = _committed(settings, _worker_groups(settings))
+    return {group: sum(tp.offset for tp in tps) for group, tps in committed.items()}
 
 
 def consumer_lag(settings: config.Settings) -> dict[str, int]:
@@ -422,6 +421,9 @@ class Latency:
     processes: dict[str, ProcessUse]
     records: int  # Kafka records the pipeline wrote meanwhile (all topics)
     handled: int = 0  # records the workers finished meanwhile (their committed offsets)
+    # the same two per topic (changelogs included) and per worker consumer group: the hop table
+    written_by_topic: dict[str, int] = field(default_factory=dict)
+    handled_by_group: dict[str, int] = field(default_factory=dict)
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
@@ -594,9 +596,11 @@ class Bench:
         await _settle(
             self.es, self.settings, prefix, len(result.accepted), result.finished, allowance
         )
-        records = await asyncio.to_thread(kafka_records, self.settings) - records_before
+        written = _growth(await asyncio.to_thread(kafka_records, self.settings), records_before)
         await self.quiet(time.time() + 120)  # every record of the run finished and committed
-        handled = await asyncio.to_thread(records_handled, self.settings) - handled_before
+        handled_by = _growth(
+            await asyncio.to_thread(records_handled, self.settings), handled_before
+        )
         sent_at = {s.order_id: s.started for s in measured}
         confirmed = await self._confirmed_ms(prefix, sent_at)
         return Latency(
@@ -606,8 +610,10 @@ class Bench:
             confirmed_ms=_percentiles(confirmed),
             visible_ms=_percentiles(visible),
             processes=processes,
-            records=records,
-            handled=handled,
+            records=sum(written.values()),
+            handled=sum(handled_by.values()),
+            written_by_topic=written,
+            handled_by_group=handled_by,
         )
 
     async def _confirmed_ms(self, prefix: str, sent_at: dict[str | None, float]) -> list[float]:
@@ -800,6 +806,14 @@ def print_report(report: Report, out: Callable[[str], None] = print) -> None:
                 f"over the latency run): {per_order:.1f}; at the highest sustainable rate that "
                 f"is {pipeline:,.0f} records/s = {share:.1f} % of the broker's produce baseline"
             )
+        if lat.orders and (lat.written_by_topic or lat.handled_by_group):
+            out("")
+            out("| hops per order | records |")
+            out("|---|---|")
+            for group, count in sorted(lat.handled_by_group.items()):
+                out(f"| handled by {group} | {count / lat.orders:.2f} |")
+            for topic, count in sorted(lat.written_by_topic.items()):
+                out(f"| written to {topic} | {count / lat.orders:.2f} |")
         floor = next((f for f in report.floors if f.table), None)
         if floor and lat.orders and lat.handled:
             handled = lat.handled / lat.orders
@@ -822,8 +836,8 @@ def print_report(report: Report, out: Callable[[str], None] = print) -> None:
         )
 
 
-def kafka_records(settings: config.Settings) -> int:
-    """Records in every topic but the baseline's (sum of end offsets)."""
+def kafka_records(settings: config.Settings) -> dict[str, int]:
+    """Per topic but the baseline's, the records in it (sum of end offsets)."""
     from confluent_kafka import TopicPartition
 
     consumer = _reader(settings)
@@ -836,7 +850,15 @@ def kafka_records(settings: config.Settings) -> int:
         ]
     finally:
         consumer.close()
-    return sum(_ends(settings, partitions).values())
+    per_topic: dict[str, int] = {}
+    for (topic, _partition), end in _ends(settings, partitions).items():
+        per_topic[topic] = per_topic.get(topic, 0) + end
+    return per_topic
+
+
+def _growth(after: dict[str, int], before: dict[str, int]) -> dict[str, int]:
+    grown = {name: count - before.get(name, 0) for name, count in after.items()}
+    return {name: count for name, count in grown.items() if count > 0}
 
 
 async def _main(args: Any) -> Report:

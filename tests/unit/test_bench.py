@@ -103,3 +103,28 @@ def test_the_report_bounds_orders_per_second_by_the_faust_floor():
     # 25 records per order x 0.5 ms = 12.5 ms; 2000 / 12.5 = 160 orders/s
     assert "handled per order: 25.0" in text and "12.5 ms of CPU per order" in text
     assert "at most 160 orders/s" in text
+
+
+def test_the_report_has_a_hop_table_per_worker_group_and_topic():
+    some = bench._percentiles([1.0])
+    latency = bench.Latency(
+        rate=20,
+        orders=100,
+        post_ms=some,
+        confirmed_ms=some,
+        visible_ms=some,
+        processes={},
+        records=700,
+        handled=500,
+        written_by_topic={"orders.events.v1": 300, "orderflow-order-orders-changelog": 400},
+        handled_by_group={"orderflow-order": 450, "orderflow-analytics": 50},
+    )
+    lines: list[str] = []
+    bench.print_report(bench.Report(machine={}, baseline=None, latency=latency), lines.append)
+    assert "| handled by orderflow-order | 4.50 |" in lines
+    assert "| handled by orderflow-analytics | 0.50 |" in lines
+    assert "| written to orderflow-order-orders-changelog | 4.00 |" in lines
+
+
+def test_growth_keeps_what_grew():
+    assert bench._growth({"a": 5, "b": 2, "c": 1}, {"a": 3, "b": 2}) == {"a": 2, "c": 1}
