@@ -258,6 +258,8 @@ class Shell:
             if event is not None:
                 await self.dead_letter(event, "invalid-event", repr(exc))
             return None
+        if not outputs and new_state == state:
+            return None  # nothing changed (a reply the saga does not act on): nothing to store
         outgoing = [await self.encode(output) for output in outputs]
         if new_state is not None:
             # state and outputs together, in the changelog before the outputs leave
@@ -327,6 +329,11 @@ class Shell:
 
         await lanes.submit(lane, work)
         return True
+
+    async def drain(self) -> None:
+        """Wait until every agent's submitted work ended."""
+        for _participant, lanes in self._lanes.values():
+            await lanes.drain()
 
     async def resend_here(self, table: faust.types.TableT, lane: Any, key: Any) -> None:
         """Send a key's stored outbox again, unless known to have left, in the key's lane."""

@@ -57,24 +57,33 @@ def _stream(messages: list[Message], first: int = 0) -> Any:
     return SimpleNamespace(prefix="streams.agents.test.outbox_test", events=events)
 
 
-def _run(kafka: Kafka, messages: list[Message], decide: Any, committed: int = 0) -> None:
-    """One worker process: a new shell (nothing remembered) over the same table, reading the
-    partition from the `committed` offset (its records are numbered from 0 by list order)."""
+def _shell(kafka: Kafka, committed: int = 0) -> Shell:
+    """One worker process: a new shell (nothing remembered) reading the partition from the
+    `committed` offset (its records are numbered from 0 by list order)."""
     codec = SimpleNamespace(
         decode=lambda _topic, _key, value: value, encode=lambda m: m.type.encode()
     )
     app = SimpleNamespace(topic=kafka.topic)
     shell = Shell(app, codec, "orderflow-test", Ledger(), partitions=6)  # type: ignore[arg-type]
     shell.ledger.start(TP0, committed)
-    asyncio.run(
-        shell.run(
-            _stream(messages, first=committed),
-            kafka.table,  # type: ignore[arg-type]
-            decide,
-            load=lambda stored: stored,
-            dump=lambda state: state,
-        )
+    return shell
+
+
+async def _agent(
+    shell: Shell, kafka: Kafka, messages: list[Message], decide: Any, committed: int = 0
+) -> None:
+    await shell.run(
+        _stream(messages, first=committed),
+        kafka.table,  # type: ignore[arg-type]
+        decide,
+        load=lambda stored: stored,
+        dump=lambda state: state,
     )
+
+
+def _run(kafka: Kafka, messages: list[Message], decide: Any, committed: int = 0) -> None:
+    """One worker process over the same table, its agent reading `messages`."""
+    asyncio.run(_agent(_shell(kafka, committed), kafka, messages, decide, committed))
 
 
 PLACED = place_order(order_id="o-1")
@@ -156,3 +165,67 @@ def test_recently_sent_forgets_the_oldest():
     for cause in ("a", "b", "c"):
         sent.add(cause)
     assert "a" not in sent and "b" in sent and "c" in sent
+
+
+def test_a_message_that_changes_nothing_stores_nothing():
+    kafka = Kafka({})
+
+    def decide(state: Any, message: Message, _now: int) -> tuple[Any, list[Message]]:
+        if message.type == "PlaceOrder":
+            return "placed", [reply(message, "ReserveStock", "any.topic", order_id="o-1")]
+        return state, []  # e.g. a StockShipped the saga has nothing to do with
+
+    _run(kafka, [PLACED, RESERVED], decide)
+    assert Stored.from_table(kafka.table["o-1"]).cause == PLACED.envelope.event_id
+
+
+TICK = reply(PLACED, "AdvanceShipment", "fulfillment.commands.v1", order_id="o-1")
+
+
+def test_a_decision_the_worker_takes_itself_is_stored_then_sent_in_its_keys_lane():
+    kafka = Kafka({})
+
+    async def worker() -> None:
+        shell = _shell(kafka)
+        await _agent(shell, kafka, [PLACED], _decide([]))
+        assert await shell.decide_here(kafka.table, b"o-1", TICK)  # type: ignore[arg-type]
+        await shell.drain()
+
+    asyncio.run(worker())
+    _, (value, table_then) = kafka.sent
+    assert value == "OrderConfirmed"
+    stored = Stored.from_table(table_then["o-1"])
+    assert stored.cause == TICK.envelope.event_id and stored.source is None
+    assert [out.value for out in stored.outbox] == [b"OrderConfirmed"]  # stored, then sent
+
+
+def test_a_workers_own_decision_is_sent_again_after_a_restart_unless_settled():
+    kafka = Kafka({})
+
+    async def before_the_crash() -> None:
+        shell = _shell(kafka)
+        await _agent(shell, kafka, [PLACED], _decide([]))
+        await shell.decide_here(kafka.table, b"o-1", TICK)  # type: ignore[arg-type]
+        await shell.drain()
+
+    async def after_the_restart() -> None:
+        shell = _shell(kafka, committed=1)
+        await _agent(shell, kafka, [], _decide([]), committed=1)
+        await shell.resend_here(kafka.table, b"o-1", "o-1")  # type: ignore[arg-type]
+        await shell.drain()
+
+    asyncio.run(before_the_crash())
+    kafka.sent.clear()
+    asyncio.run(after_the_restart())  # no offset says the tick's outputs left: again
+    assert [value for value, _ in kafka.sent] == ["OrderConfirmed"]
+
+    async def settled() -> None:
+        shell = _shell(kafka, committed=1)
+        await _agent(shell, kafka, [], _decide([]), committed=1)
+        again = reply(TICK, "AdvanceShipment", "fulfillment.commands.v1", order_id="o-1")
+        table: Any = kafka.table
+        await shell.decide_here(table, b"o-1", again, lambda _state: True)
+        await shell.drain()
+
+    asyncio.run(settled())
+    assert Stored.from_table(kafka.table["o-1"]).outbox == ()  # nothing left to send again
