@@ -24,6 +24,13 @@ class TopicSpec:
             return None
         return (murmur2(str(data[self.partition_by]).encode()) & 0x7FFFFFFF) % partitions
 
+    def partition_for(self, key: str, data: Mapping[str, Any], partitions: int) -> int:
+        """The partition a record with this key and payload lands in."""
+        chosen = self.partition_of(data, partitions)
+        if chosen is not None:
+            return chosen
+        return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
     @property
     def dlq(self) -> str:
         return f"{self.name}.dlq"

@@ -90,19 +90,12 @@ def declare_own_topics() -> list[str]:
 
 
 def table(
-    name: str,
-    help_: str,
-    default: type | None = None,
-    windowed: bool = False,
-    by_key: bool = False,
+    name: str, help_: str, default: type | None = None, windowed: bool = False
 ) -> faust.types.TableT:
     """A RocksDB table. Values are JSON (readable with kcat on the changelog topic). Keys
     of plain tables are the raw bytes of the source topics' keys, so a key's changelog
     partition is the one Faust's router computes for it (table_route finds the owner);
-    windowed tables key by (key, window) tuples, which need JSON.
-    A write goes to the changelog partition of the record being handled; `by_key`: to the
-    key's own (Kafka's partitioner), so it can also be written outside a stream (a timer),
-    for tables whose keys are the source records' keys."""
+    windowed tables key by (key, window) tuples, which need JSON."""
     return app.Table(
         name,
         default=default,
@@ -110,7 +103,6 @@ def table(
         # bytes keys serialise raw; str keys are encoded on the way in (UTF-8)
         key_type=str if windowed else bytes,
         options={"driver": "rocksdict"},
-        use_partitioner=by_key,
         help=help_,
     )
 

@@ -16,12 +16,15 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import faust
+from faust.streams import _current_event
 from faust.types import TP
 
 from orderflow import metrics, topics
@@ -318,17 +321,33 @@ class Shell:
 
         async def work() -> None:
             try:
-                new_state = await self._handle(participant, message, None)
-                if new_state is not None and settled(new_state):
-                    key = participant.key_of(message)
-                    stored = Stored(participant.dump(new_state), message.envelope.event_id)
-                    async with changelog.acknowledged():
-                        table[key] = stored.to_json()
+                with self._as_if_read(message):
+                    new_state = await self._handle(participant, message, None)
+                    if new_state is not None and settled(new_state):
+                        key = participant.key_of(message)
+                        stored = Stored(participant.dump(new_state), message.envelope.event_id)
+                        async with changelog.acknowledged():
+                            table[key] = stored.to_json()
             except Exception:
                 log.exception("%s for %s failed", message.type, message.key)
 
         await lanes.submit(lane, work)
         return True
+
+    @contextmanager
+    def _as_if_read(self, message: Message) -> Iterator[None]:
+        """Inside it, `message` is Faust's current event, as if read from the partition its
+        topic and key give: a table write goes to that partition's RocksDB and changelog
+        partition, which Faust takes from the current event (and refuses to write without
+        one)."""
+        spec = topics.BY_NAME[message.topic]
+        partition = spec.partition_for(message.key, message.data, self.partitions)
+        here = _StandIn(message.topic, partition)  # Faust holds it weakly: kept alive here
+        token = _current_event.set(weakref.ref(here))  # type: ignore[arg-type]
+        try:
+            yield
+        finally:
+            _current_event.reset(token)
 
     async def drain(self) -> None:
         """Wait until every agent's submitted work ended."""
@@ -349,6 +368,24 @@ class Shell:
                 log.exception("re-sending the outbox of %r failed", key)
 
         await lanes.submit(lane, work)
+
+
+class _StandIn:
+    """What Faust reads of its current event when a table is written: the record's topic
+    and partition (streams/runtime.py, Shell._as_if_read)."""
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.message = _StandInRecord(topic, partition)
+
+
+@dataclass(frozen=True)
+class _StandInRecord:
+    topic: str
+    partition: int
+
+    @property
+    def tp(self) -> TP:
+        return TP(self.topic, self.partition)
 
 
 @dataclass(frozen=True)

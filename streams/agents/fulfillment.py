@@ -16,12 +16,7 @@ from streams.roles import BY_NAME
 
 log = logging.getLogger("orderflow.streams")
 
-# Written by the agent and by the carrier's clock, which has no record whose partition the
-# changelog record could take: the key's own partition (the partitioner's, as for the
-# fulfillment commands, which are keyed by order_id) serves both.
-shipments_table = table(
-    "shipments", "Shipment per order_id: warehouse, stage, next due time", by_key=True
-)
+shipments_table = table("shipments", "Shipment per order_id: warehouse, stage, next due time")
 delays = fulfillment.CarrierDelays(
     ship_ms=int(settings.ship_delay_s * 1000), deliver_ms=int(settings.deliver_delay_s * 1000)
 )
