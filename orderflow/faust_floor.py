@@ -5,7 +5,13 @@ another topic (and, with --table, first stores it in a RocksDB table, which writ
 record), and prints one JSON line: records, seconds and CPU seconds from the first record
 handled to the last. `orderflow bench` runs both variants next to the broker baseline; an
 agent of OrderFlow does at least this much per record, so the floor bounds orders/s from above
-(BENCHMARKS.md, "What limits it")."""
+(BENCHMARKS.md, "What limits it").
+
+Drained from a backlog, each of the worker's wake-ups carries many records; the pipeline's
+agents get theirs a few at a time. So the floor also runs *paced* (`--paced RATE`): a second
+process writes the records at RATE a second while the worker forwards them, and the CPU per
+record is what a trickle at that rate costs (the bench paces it at the rate its latency run fed
+the order saga)."""
 
 from __future__ import annotations
 
@@ -35,6 +41,7 @@ class Floor:
     records: int
     seconds: float
     cpu_seconds: float
+    paced: float = 0.0  # records/s written while the worker ran; 0: drained from a backlog
 
     @property
     def source(self) -> str:
@@ -66,20 +73,61 @@ class Floor:
         return 1000 * self.cpu_seconds / self.records if self.records else 0.0
 
 
-def _fill(settings: config.Settings, floor: Floor, record_bytes: int) -> None:
+def _create_topics(settings: config.Settings, floor: Floor) -> None:
     brief = {"retention.ms": "600000"}
     admin.ensure_topics(
         settings.kafka_bootstrap, settings.partitions, {floor.source: brief, floor.sink: brief}
     )
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 5})
-    admin.fill(producer, floor.source, os.urandom(record_bytes), floor.records)
 
 
-def run(records: int, record_bytes: int, with_table: bool) -> Floor:
-    """Fill a topic, forward it through one Faust worker (in this process), time it."""
+def _producer(settings: config.Settings) -> Producer:
+    return Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 5})
+
+
+def _await_worker(floor: Floor, timeout_s: float = 60.0) -> None:
+    """Until the worker's consumer group is stable (its partitions assigned), then a second
+    more: records written before that would wait for it as a backlog."""
+    from confluent_kafka import ConsumerGroupState
+    from confluent_kafka.admin import AdminClient
+
+    client = AdminClient({"bootstrap.servers": config.load().kafka_bootstrap})
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            group = client.describe_consumer_groups([floor.app_id])[floor.app_id].result(10)
+            if group.state == ConsumerGroupState.STABLE and group.members:
+                break
+        except Exception:  # not there yet
+            pass
+        time.sleep(0.5)
+    time.sleep(1.0)
+
+
+def feed(floor: Floor, record_bytes: int) -> None:
+    """Write the floor's records at `floor.paced` a second (over the same 1000 keys as
+    admin.fill), for the worker to forward as they come."""
+    producer = _producer(config.load())
+    payload = os.urandom(record_bytes)
+    _await_worker(floor)
+    started = time.perf_counter()
+    for n in range(floor.records):
+        delay = started + n / floor.paced - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        producer.produce(floor.source, value=payload, key=str(n % 1000).encode())
+        producer.poll(0)
+    producer.flush(60)
+
+
+def run(records: int, record_bytes: int, with_table: bool, floor: Floor | None = None) -> Floor:
+    """Forward `records` through one Faust worker (in this process), time it. Without a
+    `floor` the topic is filled first (a backlog); with one (a paced run) its topics exist
+    and another process writes them meanwhile."""
     settings = config.load()
-    floor = Floor(uuid.uuid4().hex[:8], with_table, records, 0.0, 0.0)
-    _fill(settings, floor, record_bytes)
+    if floor is None:
+        floor = Floor(uuid.uuid4().hex[:8], with_table, records, 0.0, 0.0)
+        _create_topics(settings, floor)
+        admin.fill(_producer(settings), floor.source, os.urandom(record_bytes), floor.records)
     datadir = tempfile.mkdtemp(prefix="orderflow-floor-")
     app = faust.App(
         floor.app_id,
@@ -95,6 +143,9 @@ def run(records: int, record_bytes: int, with_table: bool) -> Floor:
     source = app.topic(floor.source, key_serializer="raw", value_serializer="raw")
     sink = app.topic(floor.sink, key_serializer="raw", value_serializer="raw")
     table = app.Table("floor", partitions=settings.partitions, options={"driver": "rocksdict"})
+    # a paced run counts from its fifth record on: the ones written while the worker was
+    # still starting came as a backlog
+    skip = records // 5 if floor.paced else 0
     seen = {"n": 0, "wall": 0.0, "cpu": 0.0}
     result: list[Floor] = []
     stopping: list[asyncio.Future[None]] = []
@@ -103,7 +154,7 @@ def run(records: int, record_bytes: int, with_table: bool) -> Floor:
     @app.agent(source)
     async def forward(stream: Any) -> None:
         async for event in stream.events():
-            if seen["n"] == 0:
+            if seen["n"] == skip:
                 seen["wall"], seen["cpu"] = time.perf_counter(), time.process_time()
             if with_table:
                 table[event.key] = event.value
@@ -111,6 +162,7 @@ def run(records: int, record_bytes: int, with_table: bool) -> Floor:
             seen["n"] += 1
             if seen["n"] == records:
                 await app.producer.flush()
+                floor.records = records - skip
                 floor.seconds = time.perf_counter() - seen["wall"]
                 floor.cpu_seconds = time.process_time() - seen["cpu"]
                 result.append(floor)
@@ -124,16 +176,34 @@ def run(records: int, record_bytes: int, with_table: bool) -> Floor:
     return result[0]
 
 
-def measure(records: int, record_bytes: int, with_table: bool, timeout_s: float = 300) -> Floor:
-    """Run the floor in a process of its own (a Faust worker owns its process's event loop)."""
+def measure(
+    records: int,
+    record_bytes: int,
+    with_table: bool,
+    timeout_s: float = 300,
+    paced: float = 0.0,
+) -> Floor:
+    """Run the floor in a process of its own (a Faust worker owns its process's event loop);
+    `paced`: records/s written by a second process while it runs (0: a backlog first)."""
     args = [sys.executable, "-m", "orderflow.faust_floor", str(records), str(record_bytes)]
-    done = subprocess.run(
-        args + (["--table"] if with_table else []),
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        check=False,
-    )
+    args += ["--table"] if with_table else []
+    feeder = None
+    if paced:
+        floor = Floor(uuid.uuid4().hex[:8], with_table, records, 0.0, 0.0, paced)
+        _create_topics(config.load(), floor)
+        args += ["--paced", json.dumps(asdict(floor))]
+        feed_args = ["--feed", json.dumps(asdict(floor)), str(record_bytes)]
+        feeder = subprocess.Popen(
+            [sys.executable, "-m", "orderflow.faust_floor", *feed_args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout_s, check=False)
+    finally:
+        if feeder is not None:
+            feeder.kill()
+            feeder.wait()
     # Faust's worker writes terminal control codes ahead of the line
     lines = [line[line.index("{") :] for line in done.stdout.splitlines() if '{"' in line]
     if done.returncode != 0 or not lines:
@@ -155,8 +225,14 @@ def drop(floor: Floor) -> None:
 
 
 def main() -> None:
-    records, record_bytes = int(sys.argv[1]), int(sys.argv[2])
-    floor = run(records, record_bytes, "--table" in sys.argv[3:])
+    if sys.argv[1] == "--feed":
+        feed(Floor(**json.loads(sys.argv[2])), int(sys.argv[3]))
+        return
+    records, record_bytes, options = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+    paced = (
+        Floor(**json.loads(options[options.index("--paced") + 1])) if "--paced" in options else None
+    )
+    floor = run(records, record_bytes, "--table" in options, paced)
     print(json.dumps(asdict(floor)), flush=True)
 
 

@@ -36,3 +36,20 @@ def test_the_floor_forwards_and_stores_every_record(stack: config.Settings) -> N
             time.sleep(0.5)
     finally:
         consumer.close()
+
+
+def test_the_paced_floor_forwards_records_written_while_it_runs(stack: config.Settings) -> None:
+    floor = faust_floor.measure(records=300, record_bytes=200, with_table=True, paced=100.0)
+    try:
+        assert floor.paced == 100.0 and floor.table
+        assert floor.records == 240  # the first fifth came while the worker started: uncounted
+        # 240 records written at 100/s take about 2.4 s: they trickled in, no backlog
+        assert floor.seconds > 2.0 and floor.cpu_seconds > 0
+        consumer = reader(stack, "floor-check")
+        try:
+            written = partition_ends(consumer, [floor.sink])
+        finally:
+            consumer.close()
+        assert sum(written.values()) == 300
+    finally:
+        faust_floor.drop(floor)

@@ -128,3 +128,30 @@ def test_the_report_has_a_hop_table_per_worker_group_and_topic():
 
 def test_growth_keeps_what_grew():
     assert bench._growth({"a": 5, "b": 2, "c": 1}, {"a": 3, "b": 2}) == {"a": 2, "c": 1}
+
+
+def test_the_paced_floor_is_reported_and_bounds_orders_too():
+    backlog = faust_floor.Floor("r1", table=True, records=20_000, seconds=10.0, cpu_seconds=5.0)
+    paced = faust_floor.Floor("r2", True, 4_800, 30.0, 4.8, paced=200.0)
+    some = bench._percentiles([1.0])
+    latency = bench.Latency(
+        rate=20,
+        orders=100,
+        post_ms=some,
+        confirmed_ms=some,
+        visible_ms=some,
+        processes={},
+        records=5_000,
+        handled=1_000,
+        handled_by_group={"orderflow-order": 500, "orderflow-payment": 500},
+    )
+    report = bench.Report(machine={}, baseline=None, floors=[backlog, paced], latency=latency)
+    lines: list[str] = []
+    bench.print_report(report, lines.append)
+    text = "\n".join(lines)
+    assert "paced at 200 records/s" in text and "1.00 ms CPU per record" in text
+    # 10 records per order x 1.0 ms (paced) = 10 ms: 200 orders/s; x 0.25 ms = 2.5 ms: 800
+    assert "table write, paced) that is 10.0 ms" in text and "at most 200 orders/s" in text
+    assert "at most 800 orders/s" in text
+    # the saga handled 5 records per order at 20 orders/s: it was fed 100 records/s
+    assert bench._saga_feed(config.load(), latency) == 100.0
