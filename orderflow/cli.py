@@ -39,6 +39,7 @@ def _api(_: argparse.Namespace) -> None:
         port=settings.api_port,
         log_level="info",
         loop="uvloop" if settings.event_loop == "uvloop" else "asyncio",
+        http="httptools",
     )
 
 
