@@ -262,7 +262,9 @@ class Shell:
                 await self.dead_letter(event, "invalid-event", repr(exc))
             return None
         if not outputs and new_state == state:
-            return None  # nothing changed (a reply the saga does not act on): nothing to store
+            # nothing changed (a reply the saga does not act on): nothing to store
+            _log_processed(message, key, outputs)
+            return None
         outgoing = [await self.encode(output) for output in outputs]
         if new_state is not None:
             # state and outputs together, in the changelog before the outputs leave
@@ -279,16 +281,7 @@ class Shell:
         await self.send_encoded(outgoing)
         self._sent.add(cause)
         _count_outcomes(outputs)
-        log.info(  # one line per record: an order can be followed through the logs
-            "processed %s",
-            message.type,
-            extra={
-                "correlation_id": message.envelope.correlation_id,
-                "order_id": message.data.get("order_id"),
-                "key": key,
-                "outputs": [o.type for o in outputs],
-            },
-        )
+        _log_processed(message, key, outputs)
         return new_state
 
     async def send_left_over(self, stored: Stored) -> None:
@@ -408,6 +401,20 @@ def _count_outcomes(messages: list[Message]) -> None:
         outcome = metrics.saga_outcome(message.type, message.data)
         if outcome is not None:
             metrics.SAGA_OUTCOMES.labels(outcome).inc()
+
+
+def _log_processed(message: Message, key: str, outputs: list[Message]) -> None:
+    """One line per record decided: an order can be followed through the logs."""
+    log.info(
+        "processed %s",
+        message.type,
+        extra={
+            "correlation_id": message.envelope.correlation_id,
+            "order_id": message.data.get("order_id"),
+            "key": key,
+            "outputs": [o.type for o in outputs],
+        },
+    )
 
 
 def _where(event: faust.EventT) -> tuple[str, int, int]:

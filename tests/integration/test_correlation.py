@@ -79,5 +79,14 @@ def test_the_correlation_id_follows_the_order_everywhere(
             entry = json.loads(line)
             if entry.get("correlation_id") != correlation_id:
                 without.append(f"{log.name}: {line[:300]}")
-    assert about >= len(found), f"only {about} log lines mention {order_id}"
+    # a line for each record an agent decided (the shell logs "processed"), at least: not for
+    # what nobody of ours decides on record by record (orders.events.v1 is counted by analytics
+    # and folded by the indexer; notifications and stock levels are read by neither)
+    unlogged = {
+        topics.ORDERS_EVENTS.name,
+        topics.NOTIFICATIONS_EVENTS.name,
+        topics.INVENTORY_LEVELS.name,
+    }
+    decided = [f for f in found if f[0] not in unlogged]
+    assert about >= len(decided), f"only {about} log lines mention {order_id}"
     assert not without, without[:10]
