@@ -1,11 +1,13 @@
 """The read model, as a pure fold: events about an order -> its document.
 
 Insensitive to order and repetition: timeline entries are unique by event_id and sorted by
-occurred_at; the status is derived from the whole lifecycle, never from whichever event came
-last. Replaying a topic or seeing topics interleaved differently gives the same document."""
+occurred_at (causes first within a millisecond); the status is derived from the whole
+lifecycle, never from whichever event came last. Replaying a topic or seeing topics
+interleaved differently gives the same document."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -61,12 +63,28 @@ def order_id_of(message: Message) -> str | None:
     return str(order_id) if order_id else None
 
 
+def in_occurred_order(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Timeline entries by occurred_at; within one millisecond an event comes after the one
+    that caused it (the saga decides a transition and its notification together, with one
+    clock reading), and otherwise by event_id. Depends only on the set of entries."""
+    ordered = sorted(entries, key=lambda e: (e["occurred_at"], e["event_id"]))
+    timeline: list[dict[str, Any]] = []
+    for _, same_moment in itertools.groupby(ordered, key=lambda e: e["occurred_at"]):
+        pending = list(same_moment)
+        while pending:
+            ids = {e["event_id"] for e in pending}
+            first = next((e for e in pending if e["causation_id"] not in ids), pending[0])
+            timeline.append(first)
+            pending.remove(first)
+    return timeline
+
+
 def project(order_id: str, current: Mapping[str, Any] | None, new: Iterable[Message]) -> dict:
     """The order's document after adding `new` events to what `current` already holds."""
     entries = {entry["event_id"]: entry for entry in (current or {}).get("timeline", [])}
     for message in new:
         entries.setdefault(message.envelope.event_id, timeline_entry(message))
-    timeline = sorted(entries.values(), key=lambda e: (e["occurred_at"], e["event_id"]))
+    timeline = in_occurred_order(entries.values())
     doc: dict[str, Any] = {
         "order_id": order_id,
         "customer_id": None,

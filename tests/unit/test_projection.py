@@ -123,3 +123,17 @@ def test_each_event_is_a_document_of_its_own():
     assert doc["order_id"] == order_id and doc["event_type"] == "StockReserved"
     assert doc["event_id"] == events[1].envelope.event_id
     assert doc == {**project(order_id, None, events)["timeline"][1], "order_id": order_id}
+
+
+def test_within_one_millisecond_a_notification_follows_the_transition_it_announces():
+    while True:  # an order whose notice's event id sorts first: the id cannot decide
+        cmd = place_order(lines={"A": 1})
+        _, outputs = order.decide(None, cmd, NOW)  # OrderPlaced and its notice, one reading
+        placed = next(m for m in outputs if m.type == "OrderPlaced")
+        notice = next(m for m in outputs if m.type == "NotificationSent")
+        if notice.envelope.event_id < placed.envelope.event_id:
+            break
+    assert placed.envelope.occurred_at == notice.envelope.occurred_at
+    for events in ([placed, notice], [notice, placed]):
+        doc = project(cmd.key, None, events)
+        assert [e["event_type"] for e in doc["timeline"]] == ["OrderPlaced", "NotificationSent"]
