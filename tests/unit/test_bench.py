@@ -80,25 +80,35 @@ def test_partition_ends_wait_for_a_just_created_topic_to_have_a_leader(monkeypat
     assert answers == []  # asked again after NOT_LEADER_FOR_PARTITION
 
 
-def test_the_report_bounds_orders_per_second_by_the_faust_floor():
-    """Records handled per order times the floor's CPU per record: the framework's share of
-    an order; two cores' 2000 ms a second over it: the ceiling the report states."""
-    floor = faust_floor.Floor("r1", table=True, records=20_000, seconds=10.0, cpu_seconds=10.0)
+def _latency(records: int, handled: int, **by: dict[str, int]) -> bench.Latency:
+    """A latency run of 100 orders at 20/s with these Kafka counts (percentiles don't matter)."""
     some = bench._percentiles([1.0])
-    latency = bench.Latency(
+    return bench.Latency(
         rate=20,
         orders=100,
         post_ms=some,
         confirmed_ms=some,
         visible_ms=some,
         processes={},
-        records=5_000,
-        handled=2_500,
+        records=records,
+        handled=handled,
+        **by,
     )
-    report = bench.Report(machine={}, baseline=None, floors=[floor], latency=latency)
+
+
+def _report_lines(report: bench.Report) -> list[str]:
     lines: list[str] = []
     bench.print_report(report, lines.append)
-    text = "\n".join(lines)
+    return lines
+
+
+def test_the_report_bounds_orders_per_second_by_the_faust_floor():
+    """Records handled per order times the floor's CPU per record: the framework's share of
+    an order; two cores' 2000 ms a second over it: the ceiling the report states."""
+    floor = faust_floor.Floor("r1", table=True, records=20_000, seconds=10.0, cpu_seconds=10.0)
+    latency = _latency(records=5_000, handled=2_500)
+    report = bench.Report(machine={}, baseline=None, floors=[floor], latency=latency)
+    text = "\n".join(_report_lines(report))
     assert "forward + table write 2,000 records/s, 0.50 ms CPU per record" in text
     # 25 records per order x 0.5 ms = 12.5 ms; 2000 / 12.5 = 160 orders/s
     assert "handled per order: 25.0" in text and "12.5 ms of CPU per order" in text
@@ -106,21 +116,13 @@ def test_the_report_bounds_orders_per_second_by_the_faust_floor():
 
 
 def test_the_report_has_a_hop_table_per_worker_group_and_topic():
-    some = bench._percentiles([1.0])
-    latency = bench.Latency(
-        rate=20,
-        orders=100,
-        post_ms=some,
-        confirmed_ms=some,
-        visible_ms=some,
-        processes={},
+    latency = _latency(
         records=700,
         handled=500,
         written_by_topic={"orders.events.v1": 300, "orderflow-order-orders-changelog": 400},
         handled_by_group={"orderflow-order": 450, "orderflow-analytics": 50},
     )
-    lines: list[str] = []
-    bench.print_report(bench.Report(machine={}, baseline=None, latency=latency), lines.append)
+    lines = _report_lines(bench.Report(machine={}, baseline=None, latency=latency))
     assert "| handled by orderflow-order | 4.50 |" in lines
     assert "| handled by orderflow-analytics | 0.50 |" in lines
     assert "| written to orderflow-order-orders-changelog | 4.00 |" in lines
@@ -133,22 +135,13 @@ def test_growth_keeps_what_grew():
 def test_the_paced_floor_is_reported_and_bounds_orders_too():
     backlog = faust_floor.Floor("r1", table=True, records=20_000, seconds=10.0, cpu_seconds=5.0)
     paced = faust_floor.Floor("r2", True, 4_800, 30.0, 4.8, paced=200.0)
-    some = bench._percentiles([1.0])
-    latency = bench.Latency(
-        rate=20,
-        orders=100,
-        post_ms=some,
-        confirmed_ms=some,
-        visible_ms=some,
-        processes={},
+    latency = _latency(
         records=5_000,
         handled=1_000,
         handled_by_group={"orderflow-order": 500, "orderflow-payment": 500},
     )
     report = bench.Report(machine={}, baseline=None, floors=[backlog, paced], latency=latency)
-    lines: list[str] = []
-    bench.print_report(report, lines.append)
-    text = "\n".join(lines)
+    text = "\n".join(_report_lines(report))
     assert "paced at 200 records/s" in text and "1.00 ms CPU per record" in text
     # 10 records per order x 1.0 ms (paced) = 10 ms: 200 orders/s; x 0.25 ms = 2.5 ms: 800
     assert "table write, paced) that is 10.0 ms" in text and "at most 200 orders/s" in text

@@ -153,20 +153,21 @@ def test_authorized_payment_confirms_and_schedules_fulfillment():
     assert out[1].data["shipping_address"]["country"] == "NL"
 
 
+def _declined(ask: Message, state: order.OrderState) -> Message:
+    return reply(
+        ask,
+        "PaymentDeclined",
+        topics.PAYMENTS_EVENTS.name,
+        order_id=state.order_id,
+        amount=Decimal("10.50"),
+        currency="EUR",
+        reason="declined",
+    )
+
+
 def test_declined_payment_releases_stock_and_cancels():
     state, ask = _authorizing()
-    state, out = _run(
-        state,
-        reply(
-            ask,
-            "PaymentDeclined",
-            topics.PAYMENTS_EVENTS.name,
-            order_id=state.order_id,
-            amount=Decimal("10.50"),
-            currency="EUR",
-            reason="declined",
-        ),
-    )
+    state, out = _run(state, _declined(ask, state))
     assert state.cancel_reason == "PAYMENT_DECLINED"
     assert types(out) == ["ReleaseStock", "OrderCancelled"]
 
@@ -350,15 +351,7 @@ def test_notifications_go_to_the_order_address_caused_by_the_transition():
     assert notice.key == msg.key
     # confirmed, then cancelled by a decline: one each
     state, ask = _authorizing()
-    declined = reply(
-        ask,
-        "PaymentDeclined",
-        topics.PAYMENTS_EVENTS.name,
-        order_id=state.order_id,
-        amount=Decimal("10.50"),
-        currency="EUR",
-        reason="declined",
-    )
+    declined = _declined(ask, state)
     state, templates = _notified(state, declined)
     assert templates == ["OrderCancelled"]
     assert _notified(state, declined) == (state, [])
