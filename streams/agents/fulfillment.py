@@ -42,12 +42,9 @@ async def fulfillment_agent(stream: faust.StreamT) -> None:
     )
 
 
-# Shipments whose stored outbox may not have left (found while rebuilding the schedule).
-_left_over: list[str] = []
-
-
-def _stored_shipments() -> Iterator[fulfillment.Shipment]:
-    _left_over.clear()
+def _stored_shipments(left_over: list[str]) -> Iterator[fulfillment.Shipment]:
+    """Every shipment in the table; those whose stored outbox may not have left are also
+    named in `left_over`."""
     for key, value in list(shipments_table.items()):
         stored = Stored.from_table(value)
         try:
@@ -56,7 +53,7 @@ def _stored_shipments() -> Iterator[fulfillment.Shipment]:
             log.error("unreadable shipment state, skipped", extra={"order_id": key})
             continue
         if stored.outbox:
-            _left_over.append(shipment.order_id)
+            left_over.append(shipment.order_id)
         yield shipment
 
 
@@ -73,10 +70,13 @@ async def carrier_clock() -> None:
     worker owns (docs/architecture.md, "Hops per order")."""
     if app.rebalancing:
         return
-    if schedule.rebuild_after_rebalance(app.consumer_generation_id, _stored_shipments):
+    left_over: list[str] = []
+    if schedule.rebuild_after_rebalance(
+        app.consumer_generation_id, lambda: _stored_shipments(left_over)
+    ):
         # a step decided just before a crash: its events go out (again) now, not at the
         # shipment's next step (a delivered one has none)
-        for order_id in _left_over:
+        for order_id in left_over:
             await shell.resend_here(shipments_table, order_id.encode(), order_id)
     now = now_millis()
     for order_id in schedule.due_now(now):
