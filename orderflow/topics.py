@@ -9,6 +9,11 @@ from typing import Any
 from aiokafka.partitioner import murmur2
 
 
+def _partition(key: str, partitions: int) -> int:
+    """Kafka's default partitioner (Java's murmur2, as aiokafka and our librdkafka producers)."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
@@ -22,14 +27,12 @@ class TopicSpec:
         """The partition for a record with this payload; None: the key's (the default)."""
         if self.partition_by is None:
             return None
-        return (murmur2(str(data[self.partition_by]).encode()) & 0x7FFFFFFF) % partitions
+        return _partition(str(data[self.partition_by]), partitions)
 
     def partition_for(self, key: str, data: Mapping[str, Any], partitions: int) -> int:
         """The partition a record with this key and payload lands in."""
         chosen = self.partition_of(data, partitions)
-        if chosen is not None:
-            return chosen
-        return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+        return _partition(key, partitions) if chosen is None else chosen
 
     @property
     def dlq(self) -> str:

@@ -111,3 +111,15 @@ def test_one_customer_s_commands_are_handled_one_at_a_time_others_side_by_side()
     assert most == {"c-0": 1, "c-1": 1}
     assert max(overlapped) == 2  # the two customers side by side
     assert sorted(table) == [f"o-{n}" for n in range(6)]
+
+
+def test_a_records_partition_is_its_keys_unless_a_field_picks_it():
+    from aiokafka.partitioner import murmur2
+
+    key = "order-42"
+    by_key = (murmur2(key.encode()) & 0x7FFFFFFF) % PARTITIONS
+    assert topics.FULFILLMENT_COMMANDS.partition_for(key, {"order_id": key}, PARTITIONS) == by_key
+    data = {"order_id": key, "customer_id": "alice"}
+    assert topics.PAYMENTS_COMMANDS.partition_for(key, data, PARTITIONS) == (
+        topics.PAYMENTS_COMMANDS.partition_of(data, PARTITIONS)
+    )
