@@ -229,6 +229,127 @@ class Shell:
             await lanes.submit(lane, partial(finish, event, message, taken))
         await lanes.drain()  # the stream ended (the agent stops): let started work finish
 
+    async def run_in_batches(
+        self,
+        stream: faust.StreamT,
+        table: faust.types.TableT,
+        decide: Callable[[Any, Message, int], Decision],
+        load: Callable[[Any], Any],
+        dump: Callable[[Any], Any],
+        most: int = 500,
+    ) -> None:
+        """Feed the stream through `decide` a batch at a time: every record that arrived
+        while the previous batch was stored and sent (at most `most`), so a trickle costs a
+        wake-up per batch, not per record. A batch is decided record by record in arrival
+        order (a key's state carries from one of its records to the next), then each key's
+        state is stored once with the outputs of all its records (one changelog record per
+        key, all acknowledged together), then all outputs are sent and acknowledged together,
+        and only then do the records count as finished. The crash guarantee is the one of
+        `run`: a key's stored outbox holds every output of its records in the batch, and its
+        cause is the last of them (the earlier ones are already in its state, which a
+        decider treats as seen)."""
+        participant = _Participant(table, decide, load, dump, lambda m: m.key, None)
+        meter = self._meter(stream)
+        arrived: asyncio.Queue[tuple[faust.EventT, float]] = asyncio.Queue(maxsize=2 * most)
+        worker = asyncio.create_task(self._batches(participant, decide, meter, arrived, most))
+        try:
+            async for event in stream.events():
+                self.ledger.busy += 1  # from now on an agent has it (see Ledger.stuck)
+                await arrived.put((event, time.perf_counter()))
+            await arrived.join()  # the stream ended (the agent stops): finish what arrived
+        finally:
+            worker.cancel()
+
+    async def _batches(
+        self,
+        p: _Participant,
+        decide: Callable[[Any, Message, int], Decision],
+        meter: metrics.AgentMeter,
+        arrived: asyncio.Queue[tuple[faust.EventT, float]],
+        most: int,
+    ) -> None:
+        while True:
+            batch = [await arrived.get()]
+            while len(batch) < most and not arrived.empty():
+                batch.append(arrived.get_nowait())
+            try:
+                await self._handle_batch(p, decide, meter, batch)
+            except Exception:
+                # not finished: the ledger holds the commit and the partition is read again
+                log.exception(
+                    "batch of %d records from %s[%s]@%s failed", len(batch), *_where(batch[0][0])
+                )
+            finally:
+                self.ledger.busy -= len(batch)
+                for _ in batch:
+                    arrived.task_done()
+
+    async def _handle_batch(
+        self,
+        p: _Participant,
+        decide: Callable[[Any, Message, int], Decision],
+        meter: metrics.AgentMeter,
+        batch: list[tuple[faust.EventT, float]],
+    ) -> None:
+        """Decide a batch (see `run_in_batches`), store each key's state once, send."""
+        keys: dict[Any, _Decided] = {}
+        outgoing: list[Outgoing] = []
+        outputs: list[Message] = []
+        for event, _taken in batch:
+            message = await self.decode(event)
+            if message is None:  # dead-lettered
+                continue
+            key = p.key_of(message)
+            cause = message.envelope.event_id
+            decided = keys.get(key)
+            if decided is None:
+                stored = Stored.from_table(stored_value(p.table, key))
+                if stored.cause == cause:  # handled before; its outputs may not have left
+                    await self.send_left_over(stored)
+                    continue
+                if stored.outbox:  # a crash left them: they go out before what follows
+                    await self.send_left_over(stored)
+                state = p.load(stored.state) if stored.state is not None else None
+            elif decided.cause == cause:  # the same record twice in one batch
+                continue
+            else:
+                state = decided.state
+            try:
+                new_state, produced = decide(state, message, now_millis())
+            except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                log.error(
+                    "cannot act on %s: %r",
+                    message.type,
+                    exc,
+                    extra={"correlation_id": message.envelope.correlation_id},
+                )
+                await self.dead_letter(event, "invalid-event", repr(exc))
+                continue
+            _log_processed(message, key, produced)
+            if not produced and new_state == state:
+                continue  # nothing changed: nothing to store
+            encoded = [await self.encode(output) for output in produced]
+            outgoing.extend(encoded)
+            outputs.extend(produced)
+            if new_state is not None:
+                source = (event.message.topic, event.message.partition, event.message.offset)
+                earlier = decided.outbox if decided is not None else ()
+                keys[key] = _Decided(new_state, cause, source, earlier + tuple(encoded), event)
+        if keys:
+            # each key's state with its outputs, in the changelog before they leave
+            async with changelog.acknowledged():
+                for key, decided in keys.items():
+                    with _reading(decided.event):  # the key's partition (see `_reading`)
+                        p.table[key] = Stored(
+                            p.dump(decided.state), decided.cause, decided.source, decided.outbox
+                        ).to_json()
+        await self.send_encoded(outgoing)
+        for decided in keys.values():
+            self._sent.add(decided.cause)
+        _count_outcomes(outputs)
+        for event, taken in batch:
+            self._finished(meter, event, taken)
+
     async def _handle(self, p: _Participant, message: Message, event: faust.EventT | None) -> Any:
         """Decide one message with the state of its key: store the new state with the
         encoded outputs, then send them. `event`: the record it was read from, or None for a
@@ -330,17 +451,11 @@ class Shell:
     @contextmanager
     def _as_if_read(self, message: Message) -> Iterator[None]:
         """Inside it, `message` is Faust's current event, as if read from the partition its
-        topic and key give: a table write goes to that partition's RocksDB and changelog
-        partition, which Faust takes from the current event (and refuses to write without
-        one)."""
+        topic and key give (see `_reading`)."""
         spec = topics.BY_NAME[message.topic]
         partition = spec.partition_for(message.key, message.data, self.partitions)
-        here = _StandIn(message.topic, partition)  # Faust holds it weakly: kept alive here
-        token = _current_event.set(weakref.ref(here))  # type: ignore[arg-type]
-        try:
+        with _reading(_StandIn(message.topic, partition)):
             yield
-        finally:
-            _current_event.reset(token)
 
     async def drain(self) -> None:
         """Wait until every agent's submitted work ended."""
@@ -361,6 +476,29 @@ class Shell:
                 log.exception("re-sending the outbox of %r failed", key)
 
         await lanes.submit(lane, work)
+
+
+@dataclass(frozen=True)
+class _Decided:
+    """A key's state so far within a batch: what to store for it once the batch is decided."""
+
+    state: Any
+    cause: str
+    source: tuple[str, int, int]
+    outbox: tuple[Outgoing, ...]
+    event: faust.EventT  # its last record: Faust's current event when the state is written
+
+
+@contextmanager
+def _reading(event: Any) -> Iterator[None]:
+    """Inside it, `event` is Faust's current event: a table write goes to the RocksDB and
+    changelog partition of the event's record, which Faust takes from the current event (and
+    refuses to write without one). Faust holds it weakly; the caller keeps it alive."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
 
 
 class _StandIn:

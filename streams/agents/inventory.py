@@ -15,7 +15,7 @@ stock_table = table("stock", "Stock per SKU: on_hand, holds per order, shipped")
 
 @app.agent(source(*BY_NAME["inventory"].inputs))
 async def inventory_agent(stream: faust.StreamT) -> None:
-    await shell.run(
+    await shell.run_in_batches(
         stream,
         stock_table,
         inventory.decide,

@@ -13,6 +13,6 @@ orders_table = table("orders", "Saga state per order_id")
 
 @shell.app.agent(source(*BY_NAME["order"].inputs))
 async def order_saga(stream: faust.StreamT) -> None:
-    await shell.run(
+    await shell.run_in_batches(
         stream, orders_table, order.decide, order.OrderState.from_json, order.OrderState.to_json
     )
