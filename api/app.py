@@ -29,8 +29,9 @@ from api.models import (
 )
 from api.producer import AsyncProducer, KafkaUnavailable
 from indexer.index import UNREACHABLE
-from orderflow import config, health, metrics, topics
+from orderflow import config, health, metrics
 from orderflow.logs import setup_logging
+from schemas import topics
 from schemas.codec import Codec, headers_for
 from schemas.events import Message, command
 from schemas.registry import RegistryUnavailable, SchemaRegistry

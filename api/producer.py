@@ -8,6 +8,7 @@ import threading
 
 from confluent_kafka import KafkaError, Producer
 
+from orderflow import kafka
 from schemas.codec import Headers, for_confluent
 
 
@@ -19,16 +20,16 @@ class AsyncProducer:
     def __init__(self, bootstrap: str, timeout_s: float) -> None:
         self.timeout_s = timeout_s
         self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 2,
-                # Java/aiokafka's partitioner, so keys land where the Faust agents expect.
-                "partitioner": "murmur2_random",
-                "message.timeout.ms": int(timeout_s * 1000),
-                "socket.connection.setup.timeout.ms": int(timeout_s * 1000),
-            }
+            kafka.producer_settings(
+                bootstrap,
+                **{
+                    "enable.idempotence": True,
+                    "acks": "all",
+                    "linger.ms": 2,
+                    "message.timeout.ms": int(timeout_s * 1000),
+                    "socket.connection.setup.timeout.ms": int(timeout_s * 1000),
+                },
+            )
         )
         self._closed = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)

@@ -20,8 +20,9 @@ from elasticsearch import ConnectionError as EsConnectionError
 
 from indexer.index import UNREACHABLE, ensure_events_index, ensure_orders_index
 from indexer.projection import event_document, order_id_of, project
-from orderflow import config, metrics, topics
+from orderflow import config, kafka, metrics
 from orderflow.logs import setup_logging
+from schemas import topics
 from schemas.codec import Codec, DecodeError, dead_letter_headers, for_confluent
 from schemas.events import Message
 from schemas.registry import RegistryUnavailable, SchemaRegistry
@@ -57,9 +58,7 @@ class Indexer:
                 "auto.offset.reset": "earliest",
             }
         )
-        self.dead_letters = Producer(
-            {"bootstrap.servers": settings.kafka_bootstrap, "partitioner": "murmur2_random"}
-        )
+        self.dead_letters = Producer(kafka.producer_settings(settings.kafka_bootstrap))
 
     def retry(self, what: str, call: Callable[[], T]) -> T:
         """Call until it succeeds (or we are stopping): outages are waited out, not fatal."""

@@ -4,65 +4,21 @@ registry, the Elasticsearch index and alias. Run by `orderflow init` and by `mak
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Mapping
 from functools import partial
-from typing import TypeVar
 
 import httpx
-from confluent_kafka import KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 
 from indexer.index import ensure_events_index, ensure_orders_index
-from orderflow import config, topics
+from orderflow import config, kafka
+from schemas import topics
 from schemas.catalog import COMPATIBILITY, load_catalog
 from schemas.codec import Codec
 from schemas.compat import SubjectOutcome, register_catalog
 from schemas.registry import SchemaRegistry
 
 log = logging.getLogger("orderflow.admin")
-T = TypeVar("T")
-
-
-def _eventually(what: str, call: Callable[[], T], timeout_s: float = 120.0) -> T:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            return call()
-        except Exception as exc:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{what} failed for {timeout_s:.0f}s: {exc}") from exc
-            time.sleep(1.0)
-
-
-def ensure_topics(
-    bootstrap: str, partitions: int, wanted: Mapping[str, Mapping[str, str]]
-) -> list[str]:
-    """Create the topics of `wanted` (name -> topic config) that do not exist yet; returns
-    their names. Waits for a broker that is not up yet."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    existing = set(_eventually("list topics", lambda: admin.list_topics(timeout=5).topics))
-    missing = [name for name in wanted if name not in existing]
-    if missing:
-        futures = admin.create_topics(
-            [
-                NewTopic(
-                    name,
-                    num_partitions=partitions,
-                    replication_factor=1,
-                    config=dict(wanted[name]),
-                )
-                for name in missing
-            ]
-        )
-        for future in futures.values():
-            try:
-                future.result()
-            except KafkaException as exc:
-                if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                    raise
-    return missing
 
 
 def fill(producer: Producer, topic: str, payload: bytes, records: int, keys: int = 1000) -> None:
@@ -82,14 +38,16 @@ def fill(producer: Producer, topic: str, payload: bytes, records: int, keys: int
 
 def create_topics(settings: config.Settings) -> list[str]:
     names = [name for spec in topics.ALL for name in (spec.name, spec.dlq)]
-    return ensure_topics(settings.kafka_bootstrap, settings.partitions, {n: {} for n in names})
+    return kafka.ensure_topics(
+        settings.kafka_bootstrap, settings.partitions, {n: {} for n in names}
+    )
 
 
 def register_schemas(settings: config.Settings) -> list[SubjectOutcome]:
     """Every schema under its subject, compatibility set first. An unreachable registry is
     waited for; a refused schema stops the deploy, naming the subject and the reason."""
     registry = SchemaRegistry(settings.registry_url)
-    outcomes = _eventually(
+    outcomes = kafka.eventually(
         "register schemas", lambda: register_catalog(registry, load_catalog(), COMPATIBILITY)
     )
     refused = [outcome.line() for outcome in outcomes if not outcome.ok]
@@ -100,11 +58,11 @@ def register_schemas(settings: config.Settings) -> list[SubjectOutcome]:
 
 def create_index(settings: config.Settings) -> None:
     es = Elasticsearch(settings.elasticsearch_url, request_timeout=30)
-    _eventually(
+    kafka.eventually(
         "create index",
         lambda: ensure_orders_index(es, settings.orders_index, settings.orders_alias),
     )
-    _eventually("create events index", lambda: ensure_events_index(es, settings.events_index))
+    kafka.eventually("create events index", lambda: ensure_events_index(es, settings.events_index))
 
 
 def init(settings: config.Settings) -> None:
@@ -129,20 +87,16 @@ def _stock_known(worker: httpx.Client, sku: str) -> bool:
 
 def seed(settings: config.Settings) -> int:
     """Stock every demo SKU the inventory has never seen (a re-run leaves stock alone)."""
-    from confluent_kafka import Producer
-
     from orderflow.demo import CATALOGUE
     from schemas.codec import for_confluent, headers_for
     from schemas.events import command
 
     codec = Codec(SchemaRegistry(settings.registry_url))
-    producer = Producer(
-        {"bootstrap.servers": settings.kafka_bootstrap, "partitioner": "murmur2_random"}
-    )
+    producer = Producer(kafka.producer_settings(settings.kafka_bootstrap))
     seeded = 0
     with httpx.Client(base_url=settings.worker_url("inventory"), timeout=5) as worker:
         for sku, _price, on_hand in CATALOGUE:
-            known = _eventually("read stock", partial(_stock_known, worker, sku))
+            known = kafka.eventually("read stock", partial(_stock_known, worker, sku))
             if known:
                 continue
             message = command(

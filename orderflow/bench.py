@@ -36,7 +36,7 @@ from confluent_kafka import KafkaError
 from elasticsearch import AsyncElasticsearch
 
 from indexer.main import GROUP_ID as INDEXER_GROUP
-from orderflow import admin, config, faust_floor, load, services
+from orderflow import admin, config, faust_floor, kafka, load, services
 from orderflow.load import percentile
 from streams import roles
 
@@ -226,7 +226,7 @@ def baseline(settings: config.Settings, record_bytes: int, records: int = 300_00
     """The broker's own throughput here, for records of the pipeline's size."""
     from confluent_kafka import Producer, TopicPartition
 
-    admin.ensure_topics(
+    kafka.ensure_topics(
         settings.kafka_bootstrap, settings.partitions, {BASELINE_TOPIC: {"retention.ms": "600000"}}
     )
     producer = Producer(

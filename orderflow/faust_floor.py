@@ -31,7 +31,7 @@ from typing import Any
 import faust
 from confluent_kafka import Producer
 
-from orderflow import admin, config
+from orderflow import admin, config, kafka
 
 
 @dataclass
@@ -75,7 +75,7 @@ class Floor:
 
 def _create_topics(settings: config.Settings, floor: Floor) -> None:
     brief = {"retention.ms": "600000"}
-    admin.ensure_topics(
+    kafka.ensure_topics(
         settings.kafka_bootstrap, settings.partitions, {floor.source: brief, floor.sink: brief}
     )
 

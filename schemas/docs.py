@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from orderflow import topics
+from schemas import topics
 from schemas.catalog import AVRO_DIR, COMPATIBILITY, NAMESPACE, EventSchema, load_catalog
 
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "events.md"
@@ -120,7 +120,7 @@ def render_catalogue(avro_dir: Path = AVRO_DIR) -> str:
     lines = [
         "# Event catalogue",
         "",
-        "<!-- Generated from schemas/avro/ and orderflow/topics.py by `orderflow schemas doc`;",
+        "<!-- Generated from schemas/avro/ and schemas/topics.py by `orderflow schemas doc`;",
         "     do not edit by hand (tests/unit/test_catalogue_doc.py fails when it drifts). -->",
         "",
         "Every event and command type on OrderFlow's topics, one Avro record each",
@@ -142,7 +142,7 @@ def render_catalogue(avro_dir: Path = AVRO_DIR) -> str:
     ]
     for topic in order:
         spec = topics.BY_NAME.get(topic)
-        key = f"`{spec.key}`" if spec else "(not in orderflow/topics.py)"
+        key = f"`{spec.key}`" if spec else "(not in schemas/topics.py)"
         written_by = spec.written_by if spec else ""
         types = ", ".join(f"[{e.name}](#{_anchor(e.name)})" for e in by_topic[topic])
         lines.append(f"| [`{topic}`](#{_anchor(topic)}) | {key} | {written_by} | {types} |")

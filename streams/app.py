@@ -16,7 +16,7 @@ import faust
 from faust.web import Request, Response, View
 from mode.utils.times import want_seconds
 
-from orderflow import admin, config, health, metrics
+from orderflow import config, health, kafka, metrics
 from orderflow.logs import setup_logging
 from schemas.codec import Codec
 from schemas.registry import SchemaRegistry
@@ -86,7 +86,7 @@ def declare_own_topics() -> list[str]:
         if changelog.retention is not None:
             config_["retention.ms"] = str(int(want_seconds(changelog.retention) * 1000))
         wanted[changelog.get_topic_name()] = config_
-    return admin.ensure_topics(settings.kafka_bootstrap, settings.partitions, wanted)
+    return kafka.ensure_topics(settings.kafka_bootstrap, settings.partitions, wanted)
 
 
 def table(

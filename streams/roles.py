@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orderflow import topics
+from schemas import topics
 
 
 @dataclass(frozen=True)

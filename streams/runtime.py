@@ -27,7 +27,8 @@ import faust
 from faust.streams import _current_event
 from faust.types import TP
 
-from orderflow import metrics, topics
+from orderflow import kafka, metrics
+from schemas import topics
 from schemas.codec import Codec, DecodeError, dead_letter_headers, headers_for
 from schemas.events import Message, now_millis
 from schemas.registry import RegistryUnavailable
@@ -123,7 +124,7 @@ class Shell:
     async def encode(self, message: Message) -> Outgoing:
         value = await _until_registry_answers(partial(self.codec.encode, message))
         spec = topics.BY_NAME.get(message.topic)
-        partition = spec.partition_of(message.data, self.partitions) if spec else None
+        partition = kafka.partition_of(spec, message.data, self.partitions) if spec else None
         headers = headers_for(message)
         return Outgoing(message.topic, message.key.encode(), value, headers, partition)
 
@@ -453,7 +454,7 @@ class Shell:
         """Inside it, `message` is Faust's current event, as if read from the partition its
         topic and key give (see `_reading`)."""
         spec = topics.BY_NAME[message.topic]
-        partition = spec.partition_for(message.key, message.data, self.partitions)
+        partition = kafka.partition_for(spec, message.key, message.data, self.partitions)
         with _reading(_StandIn(message.topic, partition)):
             yield
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from orderflow import topics
+from schemas import topics
 from schemas.events import Message, command
 from schemas.registry import RegistryError
 

@@ -1,4 +1,4 @@
-"""Payment: commands are keyed by order_id but partitioned by customer (orderflow/topics.py),
+"""Payment: commands are keyed by order_id but partitioned by customer (schemas/topics.py),
 so one customer's spend window (the fraud rule) and their orders' verdicts share a partition,
 and one customer's commands are handled one at a time."""
 

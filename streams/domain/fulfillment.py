@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from orderflow import topics
+from schemas import topics
 from schemas.events import Envelope, Message, derive_id
 from streams.domain.money import money
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from orderflow import topics
+from schemas import topics
 from schemas.events import Message
 
 PRODUCER = "inventory-agent"

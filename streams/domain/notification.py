@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from orderflow import topics
+from schemas import topics
 from schemas.events import Message
 
 PRODUCER = "notification-agent"

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from orderflow import topics
+from schemas import topics
 from schemas.events import Message
 from streams.domain import notification
 from streams.domain.money import money, order_total

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from orderflow import topics
+from schemas import topics
 from schemas.events import Message, derive_id
 from streams.domain.money import money
 

@@ -6,7 +6,8 @@ import httpx
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from orderflow import config, topics
+from orderflow import config, kafka
+from schemas import topics
 from schemas.catalog import load_catalog
 from schemas.codec import Codec, headers_for
 from schemas.registry import SchemaRegistry
@@ -28,9 +29,7 @@ def test_round_trip_through_registry_and_kafka(stack: config.Settings):
     writer = Codec(SchemaRegistry(stack.registry_url))
     message = place_order()
     value = writer.encode(message)
-    producer = Producer(
-        {"bootstrap.servers": stack.kafka_bootstrap, "partitioner": "murmur2_random"}
-    )
+    producer = Producer(kafka.producer_settings(stack.kafka_bootstrap))
     delivered = []
     producer.produce(
         message.topic,

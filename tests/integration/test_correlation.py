@@ -9,7 +9,8 @@ import json
 import httpx
 import pytest
 
-from orderflow import config, services, topics
+from orderflow import config, services
+from schemas import topics
 from schemas.codec import Codec, DecodeError
 from schemas.registry import SchemaRegistry
 from tests.factories import order_body

@@ -20,7 +20,8 @@ import pytest
 from confluent_kafka import Producer, TopicPartition
 
 from indexer.main import GROUP_ID as INDEXER
-from orderflow import config, topics
+from orderflow import config, kafka
+from schemas import topics
 from schemas.catalog import load_catalog
 from schemas.events import command
 from schemas.registry import SchemaRegistry
@@ -90,9 +91,7 @@ def _poison_values(
 
 def _produce_poison(stack: config.Settings, run: str) -> list[Poison]:
     registry = SchemaRegistry(stack.registry_url)
-    producer = Producer(
-        {"bootstrap.servers": stack.kafka_bootstrap, "partitioner": "murmur2_random"}
-    )
+    producer = Producer(kafka.producer_settings(stack.kafka_bootstrap))
     metadata = producer.list_topics(timeout=10).topics
     delivered: list[Poison] = []
     failures: list[str] = []

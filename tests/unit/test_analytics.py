@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from orderflow import topics
+from schemas import topics
 from schemas.events import Message, command
 from streams.domain import analytics
 

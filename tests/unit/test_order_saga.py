@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from orderflow import topics
+from schemas import topics
 from schemas.codec import Codec
 from schemas.events import Message
 from streams.domain import order

@@ -6,7 +6,7 @@ import dataclasses
 import json
 from decimal import Decimal
 
-from orderflow import topics
+from schemas import topics
 from schemas.codec import Codec
 from schemas.events import command
 from streams.domain import fulfillment, inventory, notification, payment

@@ -1,5 +1,5 @@
 """Payment commands are keyed by order but partitioned, and handled one at a time, by customer
-(`partition_by` in orderflow/topics.py, `lane_of` in the shell)."""
+(`partition_by` in schemas/topics.py, applied by orderflow/kafka.py, `lane_of` in the shell)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import Any
 from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TP
 
-from orderflow import topics
+from orderflow import kafka
+from schemas import topics
 from schemas.codec import Codec
 from schemas.events import Message, command
 from streams.offsets import Ledger
@@ -42,14 +43,16 @@ def _authorize(order_id: str, customer_id: str) -> Message:
 
 
 def test_a_payment_command_lands_where_a_record_keyed_by_its_customer_would():
-    kafka = DefaultPartitioner()
+    default = DefaultPartitioner()
     spec = topics.PAYMENTS_COMMANDS
     for n in range(200):
         customer = f"customer-{n}"
-        expected = kafka(customer.encode(), list(range(PARTITIONS)), list(range(PARTITIONS)))
+        expected = default(customer.encode(), list(range(PARTITIONS)), list(range(PARTITIONS)))
         for order in (f"a-{n}", f"b-{n}"):  # every order of the customer: one partition
-            assert spec.partition_of(_authorize(order, customer).data, PARTITIONS) == expected
-    assert topics.PAYMENTS_EVENTS.partition_of({"order_id": "o"}, PARTITIONS) is None
+            assert (
+                kafka.partition_of(spec, _authorize(order, customer).data, PARTITIONS) == expected
+            )
+    assert kafka.partition_of(topics.PAYMENTS_EVENTS, {"order_id": "o"}, PARTITIONS) is None
 
 
 def test_the_shell_sends_it_to_that_partition_and_the_outbox_keeps_it():
@@ -57,7 +60,7 @@ def test_the_shell_sends_it_to_that_partition_and_the_outbox_keeps_it():
     message = _authorize("o-1", "customer-7")
     outgoing = asyncio.run(shell.encode(message))
     assert outgoing.key == b"o-1"  # still keyed by order
-    assert outgoing.partition == topics.PAYMENTS_COMMANDS.partition_of(message.data, 6)
+    assert outgoing.partition == kafka.partition_of(topics.PAYMENTS_COMMANDS, message.data, 6)
     assert Outgoing.from_json(outgoing.to_json()) == outgoing
     stored_before = {k: v for k, v in outgoing.to_json().items() if k != "partition"}
     assert Outgoing.from_json(stored_before).partition is None  # outboxes stored before
@@ -118,8 +121,11 @@ def test_a_records_partition_is_its_keys_unless_a_field_picks_it():
 
     key = "order-42"
     by_key = (murmur2(key.encode()) & 0x7FFFFFFF) % PARTITIONS
-    assert topics.FULFILLMENT_COMMANDS.partition_for(key, {"order_id": key}, PARTITIONS) == by_key
+    assert (
+        kafka.partition_for(topics.FULFILLMENT_COMMANDS, key, {"order_id": key}, PARTITIONS)
+        == by_key
+    )
     data = {"order_id": key, "customer_id": "alice"}
-    assert topics.PAYMENTS_COMMANDS.partition_for(key, data, PARTITIONS) == (
-        topics.PAYMENTS_COMMANDS.partition_of(data, PARTITIONS)
+    assert kafka.partition_for(topics.PAYMENTS_COMMANDS, key, data, PARTITIONS) == (
+        kafka.partition_of(topics.PAYMENTS_COMMANDS, data, PARTITIONS)
     )

@@ -6,7 +6,7 @@ import itertools
 from decimal import Decimal
 
 from indexer.projection import cents, event_document, project
-from orderflow import topics
+from schemas import topics
 from streams.domain import order
 from tests.factories import NOW, place_order, reply
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from orderflow import topics
+from schemas import topics
 from schemas.catalog import load_catalog
 from schemas.codec import Codec, DecodeError
 from tests.factories import MemoryRegistry, place_order

@@ -1,17 +1,10 @@
-"""The public topic map (DESIGN.md, Topology): names users watch, and what each is keyed by."""
+"""The public topic map (DESIGN.md, Topology): names users watch, what each is keyed by, and
+who writes it. A contract like the events on them (schemas/avro/<topic>/), so it lives here;
+which partition a record lands in is Kafka's business (orderflow/kafka.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from aiokafka.partitioner import murmur2
-
-
-def _partition(key: str, partitions: int) -> int:
-    """Kafka's default partitioner (Java's murmur2, as aiokafka and our librdkafka producers)."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 @dataclass(frozen=True)
@@ -20,19 +13,8 @@ class TopicSpec:
     key: str
     written_by: str
     # The payload field whose value picks the partition, when not the key: records keep their
-    # key but land where a record keyed by that field would (Kafka's murmur2 partitioner).
+    # key but land where a record keyed by that field would (orderflow/kafka.py, partition_of).
     partition_by: str | None = None
-
-    def partition_of(self, data: Mapping[str, Any], partitions: int) -> int | None:
-        """The partition for a record with this payload; None: the key's (the default)."""
-        if self.partition_by is None:
-            return None
-        return _partition(str(data[self.partition_by]), partitions)
-
-    def partition_for(self, key: str, data: Mapping[str, Any], partitions: int) -> int:
-        """The partition a record with this key and payload lands in."""
-        chosen = self.partition_of(data, partitions)
-        return _partition(key, partitions) if chosen is None else chosen
 
     @property
     def dlq(self) -> str:

@@ -1,0 +1,83 @@
+"""Kafka, the way every process of ours talks to it: which partition a record lands in, the
+settings every librdkafka producer shares, topic creation, and waiting for a broker that is
+not up yet. (The Faust workers' own clients are configured in streams/app.py.)"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from aiokafka.partitioner import murmur2
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from schemas.topics import TopicSpec
+
+T = TypeVar("T")
+
+
+def partition(key: str, partitions: int) -> int:
+    """Kafka's default partitioner: Java's murmur2, as aiokafka (so Faust) partitions keys."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+def partition_of(spec: TopicSpec, data: Mapping[str, Any], partitions: int) -> int | None:
+    """The partition for a record on `spec` with this payload; None: its key's (the default)."""
+    if spec.partition_by is None:
+        return None
+    return partition(str(data[spec.partition_by]), partitions)
+
+
+def partition_for(spec: TopicSpec, key: str, data: Mapping[str, Any], partitions: int) -> int:
+    """The partition a record on `spec` with this key and payload lands in."""
+    chosen = partition_of(spec, data, partitions)
+    return partition(key, partitions) if chosen is None else chosen
+
+
+def producer_settings(bootstrap: str, **extra: Any) -> dict[str, Any]:
+    """A confluent-kafka (librdkafka) producer's settings. Its default partitioner is CRC32;
+    ours must be murmur2 like Faust's, or a key written by the API and the same key written by
+    an agent land in different partitions (docs/architecture.md, "One partitioner")."""
+    return {"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", **extra}
+
+
+def eventually(what: str, call: Callable[[], T], timeout_s: float = 120.0) -> T:
+    """`call()`, again every second while it raises, for at most `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} failed for {timeout_s:.0f}s: {exc}") from exc
+            time.sleep(1.0)
+
+
+def ensure_topics(
+    bootstrap: str, partitions: int, wanted: Mapping[str, Mapping[str, str]]
+) -> list[str]:
+    """Create the topics of `wanted` (name -> topic config) that do not exist yet; returns
+    their names. Waits for a broker that is not up yet."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = set(eventually("list topics", lambda: admin.list_topics(timeout=5).topics))
+    missing = [name for name in wanted if name not in existing]
+    if missing:
+        futures = admin.create_topics(
+            [
+                NewTopic(
+                    name,
+                    num_partitions=partitions,
+                    replication_factor=1,
+                    config=dict(wanted[name]),
+                )
+                for name in missing
+            ]
+        )
+        for future in futures.values():
+            try:
+                future.result()
+            except KafkaException as exc:
+                if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                    raise
+    return missing
