@@ -35,6 +35,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 # Then the project itself (a regular, non-editable install; its dependencies are already in).
 COPY README.md ./
 COPY orderflow ./orderflow
+COPY ops ./ops
 COPY schemas ./schemas
 COPY streams ./streams
 COPY api ./api

@@ -8,13 +8,13 @@ STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 .PHONY: run up down wipe test bench crash unit integration lint deps tools status clean
 
 run: deps  ## set up and run everything in the foreground (Ctrl-C stops it)
-	$(PY) -m orderflow.cli up --foreground
+	$(PY) -m ops.cli up --foreground
 
 up: deps  ## the same, in the background
-	$(PY) -m orderflow.cli up
+	$(PY) -m ops.cli up
 
 down:  ## stop OrderFlow's processes and the servers (data is kept)
-	@if [ -x $(PY) ]; then $(PY) -m orderflow.cli down; else bash infra/stack.sh down; fi
+	@if [ -x $(PY) ]; then $(PY) -m ops.cli down; else bash infra/stack.sh down; fi
 
 wipe: down  ## delete all data (topics, schemas, indices, tables); downloads stay cached
 	bash infra/stack.sh wipe
@@ -27,7 +27,7 @@ test: deps lint  ## every test: unit, then integration and end-to-end on the rea
 	$(PY) -m pytest
 
 bench: deps  ## benchmark: broker baseline, highest sustainable orders/s, latency (BENCHMARKS.md)
-	$(PY) -m orderflow.cli bench
+	$(PY) -m ops.cli bench
 
 crash: deps  ## the crash test alone: 2000 orders while every worker is SIGKILLed (docs/saga.md)
 	$(PY) -m pytest -m crash -s tests/integration/test_crash.py
@@ -39,6 +39,7 @@ lint: deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 deps: $(STAMP) tools
 

@@ -28,8 +28,7 @@ from api.models import (
     SetStockRequest,
 )
 from api.producer import AsyncProducer, KafkaUnavailable
-from indexer.index import UNREACHABLE
-from orderflow import config, health, metrics
+from orderflow import config, elastic, health, metrics
 from orderflow.logs import setup_logging
 from schemas import topics
 from schemas.codec import Codec, headers_for
@@ -205,10 +204,10 @@ def _elasticsearch() -> Iterator[None]:
     a restart, overload): 503 with the reason. A query it refuses: 422."""
     try:
         yield
-    except UNREACHABLE as exc:
+    except elastic.UNREACHABLE as exc:
         raise HTTPException(503, f"Elasticsearch unavailable: {exc}") from exc
     except ApiError as exc:
-        if exc.meta.status >= 500 or exc.meta.status == 429:
+        if elastic.passing(exc.meta.status):
             raise HTTPException(503, f"Elasticsearch unavailable: {exc.message}") from exc
         raise HTTPException(422, f"Elasticsearch refused the query: {exc.message}") from exc
 

@@ -7,13 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from elasticsearch import ConnectionError as EsConnectionError
-from elasticsearch import ConnectionTimeout, Elasticsearch
-
-# Elasticsearch is away or too slow to answer: wait (indexer) or say 503 (API). A timeout is
-# not a ConnectionError in elastic-transport: with that alone caught, a timeout stops the
-# indexer and makes the API answer 500.
-UNREACHABLE = (EsConnectionError, ConnectionTimeout)
+from elasticsearch import Elasticsearch
 
 _KEYWORD = {"type": "keyword"}
 _DATE = {"type": "date"}

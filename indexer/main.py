@@ -18,9 +18,9 @@ from confluent_kafka import Message as KafkaRecord
 from elasticsearch import ApiError, Elasticsearch
 from elasticsearch import ConnectionError as EsConnectionError
 
-from indexer.index import UNREACHABLE, ensure_events_index, ensure_orders_index
+from indexer.index import ensure_events_index, ensure_orders_index
 from indexer.projection import event_document, order_id_of, project
-from orderflow import config, kafka, metrics
+from orderflow import config, elastic, kafka, metrics
 from orderflow.logs import setup_logging
 from schemas import topics
 from schemas.codec import Codec, DecodeError, dead_letter_headers, for_confluent
@@ -66,10 +66,10 @@ class Indexer:
         while True:
             try:
                 return call()
-            except (*UNREACHABLE, RegistryUnavailable) as exc:
+            except (*elastic.UNREACHABLE, RegistryUnavailable) as exc:
                 error: Exception = exc
             except ApiError as exc:
-                if exc.meta.status < 500 and exc.meta.status != 429:
+                if not elastic.passing(exc.meta.status):
                     raise
                 error = exc
             if self.stop.is_set():
@@ -213,7 +213,7 @@ class Indexer:
             failed = [
                 result for item in answer["items"] for result in item.values() if "error" in result
             ]
-            retryable = [f for f in failed if f.get("status", 500) >= 500 or f["status"] == 429]
+            retryable = [f for f in failed if elastic.passing(f.get("status", 500))]
             if retryable:
                 raise EsConnectionError(f"bulk items failed: {retryable[:3]}")
             for item in failed:

@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orderflow import roles
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -40,9 +42,9 @@ class Settings:
     # with each topic the order agent reads.
     partitions: int = field(default_factory=lambda: _env_int("ORDERFLOW_PARTITIONS", 6))
     app_id: str = field(default_factory=lambda: _env("ORDERFLOW_APP_ID", "orderflow"))
-    # The role a worker process runs (streams/roles.py); set by `orderflow worker ROLE`.
+    # The role a worker process runs (orderflow/roles.py); set by `orderflow worker ROLE`.
     role: str = field(default_factory=lambda: _env("ORDERFLOW_ROLE", ""))
-    # Worker web servers: role number i (in streams.roles.ROLES order) listens on base + i.
+    # Worker web servers: role number i (in orderflow.roles.ROLES order) listens on base + i.
     worker_web_host: str = field(
         default_factory=lambda: _env("ORDERFLOW_WORKER_WEB_HOST", "127.0.0.1")
     )
@@ -101,15 +103,13 @@ class Settings:
         default_factory=lambda: _env("ORDERFLOW_EVENTS_INDEX", "order-events-v1")
     )
     orders_alias: str = field(default_factory=lambda: _env("ORDERFLOW_ORDERS_ALIAS", "orders"))
-    # niceness of the background roles' workers (streams/roles.py); 0: the same as the others
+    # niceness of the background roles' workers (orderflow/roles.py); 0: the same as the others
     background_nice: int = field(default_factory=lambda: _env_int("ORDERFLOW_BACKGROUND_NICE", 10))
     # "uvloop" (default) or "asyncio": the event loop of the workers and the API.
     event_loop: str = field(default_factory=lambda: _env("ORDERFLOW_EVENT_LOOP", "uvloop"))
 
     def worker_port(self, role: str) -> int:
-        from streams.roles import NAMES
-
-        return self.worker_web_port_base + NAMES.index(role)
+        return self.worker_web_port_base + roles.NAMES.index(role)
 
     def worker_url(self, role: str) -> str:
         explicit = {"inventory": self.inventory_url, "analytics": self.analytics_url}

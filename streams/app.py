@@ -1,4 +1,4 @@
-"""The Faust app of one worker role (streams/roles.py), and what every role's agents share:
+"""The Faust app of one worker role (orderflow/roles.py), and what every role's agents share:
 the shell, topic and table helpers, and the readiness page. The agents themselves live in
 streams/agents/<role>.py; `orderflow worker ROLE` imports this module, then that one.
 
@@ -16,11 +16,11 @@ import faust
 from faust.web import Request, Response, View
 from mode.utils.times import want_seconds
 
-from orderflow import config, health, kafka, metrics
+from orderflow import config, health, kafka, metrics, roles
 from orderflow.logs import setup_logging
 from schemas.codec import Codec
 from schemas.registry import SchemaRegistry
-from streams import changelog, offsets, roles
+from streams import changelog, offsets
 from streams.runtime import Shell
 
 settings = config.load()

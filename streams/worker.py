@@ -7,8 +7,7 @@ import importlib
 import os
 import sys
 
-from orderflow import config
-from streams import roles
+from orderflow import config, roles
 
 
 def main(role: str) -> None:

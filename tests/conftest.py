@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from orderflow import admin, config, services
+from ops import admin, services
+from orderflow import config
 
 SERVER_PORTS = {"kafka": 9092, "registry": 8081, "elasticsearch": 9200}
 # The simulated carrier and gateway retries, near zero for tests; shipping waits long enough

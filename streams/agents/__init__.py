@@ -1,1 +1,1 @@
-"""One module per worker role (streams/roles.py): the agents, tables and pages of that role."""
+"""One module per worker role (orderflow/roles.py): the agents, tables and pages of that role."""

@@ -13,10 +13,10 @@ from typing import Any, cast
 import faust
 from faust.web import Request, Response, View
 
+from orderflow.roles import BY_NAME
 from streams import changelog
 from streams.app import app, settings, shell, source, table
 from streams.domain import analytics
-from streams.roles import BY_NAME
 
 per_minute = (
     table(

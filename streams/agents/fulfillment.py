@@ -8,11 +8,11 @@ from typing import Any
 
 import faust
 
+from orderflow.roles import BY_NAME
 from schemas.events import Message, now_millis
 from streams.app import app, settings, shell, source, table
 from streams.domain import fulfillment
 from streams.outbox import Stored, state_of, stored_value
-from streams.roles import BY_NAME
 
 log = logging.getLogger("orderflow.streams")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import faust
 from faust.web import Request, Response, View
 
+from orderflow.roles import BY_NAME
 from streams.app import app, shell, source, table
 from streams.domain import inventory
 from streams.outbox import state_of, stored_value
-from streams.roles import BY_NAME
 
 stock_table = table("stock", "Stock per SKU: on_hand, holds per order, shipped")
 

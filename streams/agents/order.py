@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import faust
 
+from orderflow.roles import BY_NAME
 from streams.app import shell, source, table
 from streams.domain import order
-from streams.roles import BY_NAME
 
 orders_table = table("orders", "Saga state per order_id")
 

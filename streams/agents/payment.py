@@ -11,11 +11,11 @@ from typing import Any
 
 import faust
 
+from orderflow.roles import BY_NAME
 from schemas.events import Message
 from streams.app import app, settings, shell, source, table
 from streams.domain import payment
 from streams.domain.money import money
-from streams.roles import BY_NAME
 
 payments_table = table("payments", "Payment verdict per order_id (partitioned by customer)")
 spend_table = table(

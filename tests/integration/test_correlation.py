@@ -9,7 +9,8 @@ import json
 import httpx
 import pytest
 
-from orderflow import config, services
+from ops import services
+from orderflow import config
 from schemas import topics
 from schemas.codec import Codec, DecodeError
 from schemas.registry import SchemaRegistry

@@ -35,7 +35,8 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from elasticsearch import Elasticsearch
 
-from orderflow import config, services
+from ops import services
+from orderflow import config
 from schemas import topics
 from schemas.codec import Codec, DecodeError
 from schemas.events import Message

@@ -1,4 +1,4 @@
-"""The benchmark's Faust floor (orderflow/faust_floor.py) really runs a Faust worker over the
+"""The benchmark's Faust floor (ops/faust_floor.py) really runs a Faust worker over the
 real broker: every record it counts was forwarded, and with a table, stored (one changelog
 record each)."""
 
@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from orderflow import config, faust_floor
+from ops import faust_floor
+from orderflow import config
 from tests.kafka_reading import partition_ends, reader
 
 pytestmark = pytest.mark.stack

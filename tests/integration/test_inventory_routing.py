@@ -12,7 +12,8 @@ import time
 import httpx
 import pytest
 
-from orderflow import config, services
+from ops import services
+from orderflow import config
 from orderflow.config import REPO_ROOT
 
 pytestmark = pytest.mark.stack
@@ -42,7 +43,7 @@ def test_stock_reads_are_routed_to_the_owning_worker(
     second = f"http://127.0.0.1:{SECOND_PORT}"
     log = services.log_of("worker-inventory-2").open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "orderflow.cli", "worker", "inventory"],
+        [sys.executable, "-m", "ops.cli", "worker", "inventory"],
         env={**os.environ, "ORDERFLOW_WORKER_WEB_PORT": str(SECOND_PORT)},
         cwd=REPO_ROOT,
         stdout=log,

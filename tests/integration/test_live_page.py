@@ -18,7 +18,8 @@ from selenium.common.exceptions import StaleElementReferenceException, WebDriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from orderflow import config, services
+from ops import services
+from orderflow import config
 from tests.factories import post_order
 
 pytestmark = pytest.mark.stack

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from orderflow import config
-from streams.roles import BY_NAME
+from orderflow.roles import BY_NAME
 from tests.factories import post_order
 
 pytestmark = pytest.mark.stack

@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from orderflow import config, services
+from ops import services
+from orderflow import config
 from tests.conftest import FAST
 from tests.factories import accept_order, await_order, order_body, post_order
 

@@ -20,12 +20,11 @@ import pytest
 from confluent_kafka import Producer, TopicPartition
 
 from indexer.main import GROUP_ID as INDEXER
-from orderflow import config, kafka
+from orderflow import config, kafka, roles
 from schemas import topics
 from schemas.catalog import load_catalog
 from schemas.events import command
 from schemas.registry import SchemaRegistry
-from streams import roles
 from tests.factories import await_order
 from tests.kafka_reading import partition_ends, reader
 

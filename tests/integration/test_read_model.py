@@ -15,7 +15,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from elasticsearch import Elasticsearch
 
 from indexer.main import GROUP_ID as INDEXER
-from orderflow import config, services
+from ops import services
+from orderflow import config
 from schemas import topics
 from tests.factories import post_order
 from tests.kafka_reading import partition_ends, read_range, reader

@@ -8,7 +8,8 @@ import random
 import pytest
 
 from api.models import PlaceOrderRequest
-from orderflow import bench, config, faust_floor, load
+from ops import bench, faust_floor, load
+from orderflow import config
 
 
 def test_the_mix_is_normalised_and_unknown_scenarios_are_refused():

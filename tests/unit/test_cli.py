@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from orderflow import cli, services
+from ops import cli, services
 
 
 def test_an_interrupted_start_stops_what_it_started(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,15 +20,15 @@ from typing import Any
 
 import pytest
 
+from ops import services as services_module
 from orderflow import config
-from orderflow import services as services_module
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 TOOLS_PROFILE = "tools"
 # DESIGN.md, "External contract": these host ports, and the services behind them.
 CONTRACT_PORTS = {8000: "api", 9092: "kafka", 8081: "registry", 9200: "elasticsearch"}
-# One worker per role, named like the local processes (orderflow/services.py).
+# One worker per role, named like the local processes (ops/services.py).
 WORKERS = services_module.WORKERS
 INSTALL_HINT = (
     "no Docker Compose binary found (neither `docker compose` nor `docker-compose`). "

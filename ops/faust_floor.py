@@ -1,5 +1,5 @@
 """The framework's floor: what one Faust worker process does per record on this machine with
-nothing of OrderFlow in it. `python -m orderflow.faust_floor RECORDS BYTES [--table]` writes
+nothing of OrderFlow in it. `python -m ops.faust_floor RECORDS BYTES [--table]` writes
 RECORDS records of BYTES to a fresh topic, then runs a Faust agent that forwards each one to
 another topic (and, with --table, first stores it in a RocksDB table, which writes a changelog
 record), and prints one JSON line: records, seconds and CPU seconds from the first record
@@ -31,7 +31,8 @@ from typing import Any
 import faust
 from confluent_kafka import Producer
 
-from orderflow import admin, config, kafka
+from ops import admin
+from orderflow import config, kafka
 
 
 @dataclass
@@ -185,7 +186,7 @@ def measure(
 ) -> Floor:
     """Run the floor in a process of its own (a Faust worker owns its process's event loop);
     `paced`: records/s written by a second process while it runs (0: a backlog first)."""
-    args = [sys.executable, "-m", "orderflow.faust_floor", str(records), str(record_bytes)]
+    args = [sys.executable, "-m", "ops.faust_floor", str(records), str(record_bytes)]
     args += ["--table"] if with_table else []
     feeder = None
     if paced:
@@ -194,7 +195,7 @@ def measure(
         args += ["--paced", json.dumps(asdict(floor))]
         feed_args = ["--feed", json.dumps(asdict(floor)), str(record_bytes)]
         feeder = subprocess.Popen(
-            [sys.executable, "-m", "orderflow.faust_floor", *feed_args],
+            [sys.executable, "-m", "ops.faust_floor", *feed_args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -18,7 +18,7 @@ from schemas.codec import Codec
 from schemas.compat import SubjectOutcome, register_catalog
 from schemas.registry import SchemaRegistry
 
-log = logging.getLogger("orderflow.admin")
+log = logging.getLogger("ops.admin")
 
 
 def fill(producer: Producer, topic: str, payload: bytes, records: int, keys: int = 1000) -> None:
@@ -87,7 +87,7 @@ def _stock_known(worker: httpx.Client, sku: str) -> bool:
 
 def seed(settings: config.Settings) -> int:
     """Stock every demo SKU the inventory has never seen (a re-run leaves stock alone)."""
-    from orderflow.demo import CATALOGUE
+    from ops.demo import CATALOGUE
     from schemas.codec import for_confluent, headers_for
     from schemas.events import command
 

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import httpx
 
-from orderflow import admin, config
+from ops import admin
+from orderflow import config, roles
 from orderflow.config import REPO_ROOT
-from streams import roles
 
 STACK = REPO_ROOT / "infra" / "stack.sh"
 RUN_DIR = REPO_ROOT / ".stack" / "run"
 LOG_DIR = REPO_ROOT / ".stack" / "logs"
-# One worker process per role (streams/roles.py), then the indexer and the API.
+# One worker process per role (orderflow/roles.py), then the indexer and the API.
 WORKERS = tuple(f"worker-{role}" for role in roles.NAMES)
 NAMES = (*WORKERS, "indexer", "api")
 
@@ -71,7 +71,7 @@ def start(name: str, env: dict[str, str] | None = None) -> int:
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     with log_of(name).open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "orderflow.cli", *command_of(name)],
+            [sys.executable, "-m", "ops.cli", *command_of(name)],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

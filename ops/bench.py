@@ -3,7 +3,7 @@ broker alone can do here. Method (BENCHMARKS.md has the figures it printed):
 
 1. Hardware baseline: confluent-kafka produces records of the pipeline's mean event size to a
    6-partition topic (acks=all, as the pipeline produces) and consumes them back; records/s.
-   Then the Faust floor (orderflow/faust_floor.py): one bare Faust worker forwarding records
+   Then the Faust floor (ops/faust_floor.py): one bare Faust worker forwarding records
    of that size, without and with a table write per record; records/s and CPU per record.
 2. Ramp: `orderflow load` places orders at rising rates, one step each. A step is sustainable
    when the ingress accepted what was offered, every order of the step reached a terminal
@@ -36,9 +36,9 @@ from confluent_kafka import KafkaError
 from elasticsearch import AsyncElasticsearch
 
 from indexer.main import GROUP_ID as INDEXER_GROUP
-from orderflow import admin, config, faust_floor, kafka, load, services
-from orderflow.load import percentile
-from streams import roles
+from ops import admin, faust_floor, load, services
+from ops.load import percentile
+from orderflow import config, kafka, roles
 
 TERMINAL = ["COMPLETED", "CANCELLED"]
 BASELINE_TOPIC = "bench.baseline"
@@ -647,7 +647,7 @@ PROFILED = (*services.WORKERS, "indexer", "api")
 
 OURS = ("streams", "schemas", "indexer", "api", "orderflow")
 # frames on every sample of a process (how it was started): not where the time goes
-ENTRY_POINTS = ("(orderflow/cli.py:", "(streams/worker.py:", "main (indexer/main.py:")
+ENTRY_POINTS = ("(ops/cli.py:", "(streams/worker.py:", "main (indexer/main.py:")
 
 
 def _package(frame: str) -> str:

@@ -10,8 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from orderflow import config
-from streams import roles
+from orderflow import config, roles
 
 
 def _worker(args: argparse.Namespace) -> None:
@@ -44,19 +43,19 @@ def _api(_: argparse.Namespace) -> None:
 
 
 def _init(_: argparse.Namespace) -> None:
-    from orderflow import admin
+    from ops import admin
 
     admin.init(config.load())
 
 
 def _seed(_: argparse.Namespace) -> None:
-    from orderflow import admin
+    from ops import admin
 
     print(f"demo catalogue: {admin.seed(config.load())} SKUs stocked")
 
 
 def _up(args: argparse.Namespace) -> None:
-    from orderflow import services
+    from ops import services
 
     settings = config.load()
     started = time.monotonic()
@@ -98,7 +97,7 @@ def _up(args: argparse.Namespace) -> None:
 
 
 def _down(args: argparse.Namespace) -> None:
-    from orderflow import services
+    from ops import services
 
     services.down()
     if not args.services_only:
@@ -191,7 +190,7 @@ def _rebuild(_: argparse.Namespace) -> None:
 def _load(args: argparse.Namespace) -> None:
     import asyncio
 
-    from orderflow import load
+    from ops import load
 
     settings = config.load()
     api = args.api or f"http://{settings.api_host}:{settings.api_port}"
@@ -202,7 +201,7 @@ def _load(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from orderflow import bench
+    from ops import bench
 
     bench.main(args)
 
@@ -211,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="orderflow", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     worker = sub.add_parser("worker", help="run the Faust agents of one role")
-    worker.add_argument("role", choices=roles.NAMES, help="which agents (streams/roles.py)")
+    worker.add_argument("role", choices=roles.NAMES, help="which agents (orderflow/roles.py)")
     worker.add_argument(
         "--web-port",
         type=int,
