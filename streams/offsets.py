@@ -11,7 +11,7 @@ one kept missing one, so the commit decision is now ours:
 
 - the Ledger learns, per partition, where the consumer starts reading (the committed offsets
   Faust seeks to after every assignment) and which records the agents finished (the shell
-  marks each one once its effects are in Kafka and its state is stored: Shell.events);
+  marks each one once its effects are in Kafka and its state is stored: streams/runtime.py);
 - Faust's `_new_offset` is replaced: the offset to commit is the ledger's *frontier*, the first
   record not yet finished, so every record below a committed offset was processed;
 - a timer re-reads a partition from its frontier when the frontier is stuck while records
@@ -75,12 +75,13 @@ class Ledger:
         self._ahead[tp].add(offset)
         self._advance(tp)
 
-    def missed(self, tp: TP) -> None:
-        """An in-order reader got a record beyond the frontier: the record at the frontier
-        was dropped (records of a partition arrive in order), so no need to wait long."""
-        frontier = self.frontier.get(tp)
-        if frontier is not None:
-            self._missed[tp] = frontier
+    def missed(self, tp: TP, at: int | None = None) -> None:
+        """An in-order reader got a record beyond the one it expected next, `at` (default:
+        the frontier): that record was dropped (records of a partition arrive in order), so
+        once the frontier reaches it there is no need to wait long."""
+        expected = self.frontier.get(tp) if at is None else at
+        if expected is not None:
+            self._missed[tp] = expected
 
     def _advance(self, tp: TP) -> None:
         frontier, ahead = self.frontier[tp], self._ahead[tp]

@@ -17,7 +17,7 @@ import inspect
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -65,34 +65,6 @@ class Shell:
         self._sent = RecentlySent()
         # per table: its agent's participant and lanes (decide_here joins those lanes)
         self._lanes: dict[int, tuple[_Participant, KeyedLanes]] = {}
-
-    async def events(
-        self, stream: faust.StreamT, in_order: bool = False
-    ) -> AsyncIterator[faust.EventT]:
-        """The stream's events; each one counts as processed in the ledger (so its offset may
-        be committed) only once the agent's loop body finished with it and came back. Then it
-        is counted in `orderflow_events_processed_total` under the agent's name (the stream's
-        prefix is the Faust agent's name, `streams.agents.order.order_saga`).
-
-        `in_order`: strictly in offset order per partition, each record once. A record behind
-        the ledger's frontier is finished already and skipped; one beyond it (a record before
-        it never arrived, which Faust can drop around a restart) is left unfinished, so it
-        comes again when the ledger re-reads the partition from the missing record."""
-        meter = self._meter(stream)
-        async for event in stream.events():
-            if in_order:
-                frontier = self.ledger.frontier.get(event.message.tp)
-                if frontier is not None and event.message.offset != frontier:
-                    if event.message.offset > frontier:
-                        self.ledger.missed(event.message.tp)
-                    continue
-            self.ledger.busy += 1
-            taken = time.perf_counter()
-            try:
-                yield event
-                self._finished(meter, event, taken)
-            finally:
-                self.ledger.busy -= 1
 
     def _left(self, stored: Stored) -> bool:
         """Whether a stored outbox is known to have been acknowledged by Kafka."""
@@ -239,32 +211,67 @@ class Shell:
         dump: Callable[[Any], Any],
         most: int = 500,
     ) -> None:
-        """Feed the stream through `decide` a batch at a time: every record that arrived
-        while the previous batch was stored and sent (at most `most`), so a trickle costs a
-        wake-up per batch, not per record. A batch is decided record by record in arrival
-        order (a key's state carries from one of its records to the next), then each key's
-        state is stored once with the outputs of all its records (one changelog record per
-        key, all acknowledged together), then all outputs are sent and acknowledged together,
-        and only then do the records count as finished. The crash guarantee is the one of
-        `run`: a key's stored outbox holds every output of its records in the batch, and its
-        cause is the last of them (the earlier ones are already in its state, which a
-        decider treats as seen)."""
+        """Feed the stream through `decide` a batch at a time (`each_batch`). A batch is
+        decided record by record in arrival order (a key's state carries from one of its
+        records to the next), then each key's state is stored once with the outputs of all
+        its records (one changelog record per key, all acknowledged together), then all
+        outputs are sent and acknowledged together, and only then do the records count as
+        finished. The crash guarantee is the one of `run`: a key's stored outbox holds every
+        output of its records in the batch, and its cause is the last of them (the earlier
+        ones are already in its state, which a decider treats as seen)."""
         participant = _Participant(table, decide, load, dump, lambda m: m.key, None)
+        await self.each_batch(stream, partial(self._decide_batch, participant, decide), most=most)
+
+    async def each_batch(
+        self,
+        stream: faust.StreamT,
+        handle: Callable[[list[faust.EventT]], Awaitable[None]],
+        in_order: bool = False,
+        most: int = 500,
+    ) -> None:
+        """Hand the stream's records to `handle` a batch at a time: every record that arrived
+        while the previous batch was handled (at most `most`), so a trickle costs a wake-up
+        per batch, not per record. The records count as finished (their offsets may be
+        committed) once `handle` returned; if it raises, none of them does (the ledger holds
+        the commit and the partition is read again).
+
+        `in_order`: strictly in offset order per partition, each record once. A record behind
+        the ledger's frontier is finished already and skipped; one beyond the record expected
+        next (a record before it never arrived, which Faust can drop around a restart) is left
+        unfinished, so it comes again when the ledger re-reads the partition from the missing
+        record (`_next_in_order`)."""
         meter = self._meter(stream)
         arrived: asyncio.Queue[tuple[faust.EventT, float]] = asyncio.Queue(maxsize=2 * most)
-        worker = asyncio.create_task(self._batches(participant, decide, meter, arrived, most))
+        worker = asyncio.create_task(self._batches(handle, meter, arrived, most))
+        expected: dict[TP, int] = {}  # per partition, the offset an in-order reader takes next
         try:
             async for event in stream.events():
+                if in_order and not self._next_in_order(event, expected):
+                    continue
                 self.ledger.busy += 1  # from now on an agent has it (see Ledger.stuck)
                 await arrived.put((event, time.perf_counter()))
             await arrived.join()  # the stream ended (the agent stops): finish what arrived
         finally:
             worker.cancel()
 
+    def _next_in_order(self, event: faust.EventT, expected: dict[TP, int]) -> bool:
+        """Whether an in-order reader takes this record: the ledger's frontier (the first
+        record not finished; where a re-read starts), or the one after the last it took
+        (records taken but not finished yet are ahead of the frontier). A record beyond both
+        means one before it never arrived: the ledger re-reads the partition from there."""
+        tp, offset = event.message.tp, event.message.offset
+        frontier = self.ledger.frontier.get(tp)
+        if frontier is None or offset in (frontier, expected.get(tp)):
+            expected[tp] = offset + 1
+            return True
+        next_one = max(frontier, expected.get(tp, frontier))
+        if offset > next_one:
+            self.ledger.missed(tp, at=next_one)
+        return False
+
     async def _batches(
         self,
-        p: _Participant,
-        decide: Callable[[Any, Message, int], Decision],
+        handle: Callable[[list[faust.EventT]], Awaitable[None]],
         meter: metrics.AgentMeter,
         arrived: asyncio.Queue[tuple[faust.EventT, float]],
         most: int,
@@ -274,29 +281,31 @@ class Shell:
             while len(batch) < most and not arrived.empty():
                 batch.append(arrived.get_nowait())
             try:
-                await self._handle_batch(p, decide, meter, batch)
+                await handle([event for event, _taken in batch])
             except Exception:
                 # not finished: the ledger holds the commit and the partition is read again
                 log.exception(
                     "batch of %d records from %s[%s]@%s failed", len(batch), *_where(batch[0][0])
                 )
+            else:
+                for event, taken in batch:
+                    self._finished(meter, event, taken)
             finally:
                 self.ledger.busy -= len(batch)
                 for _ in batch:
                     arrived.task_done()
 
-    async def _handle_batch(
+    async def _decide_batch(
         self,
         p: _Participant,
         decide: Callable[[Any, Message, int], Decision],
-        meter: metrics.AgentMeter,
-        batch: list[tuple[faust.EventT, float]],
+        batch: list[faust.EventT],
     ) -> None:
         """Decide a batch (see `run_in_batches`), store each key's state once, send."""
         keys: dict[Any, _Decided] = {}
         outgoing: list[Outgoing] = []
         outputs: list[Message] = []
-        for event, _taken in batch:
+        for event in batch:
             message = await self.decode(event)
             if message is None:  # dead-lettered
                 continue
@@ -340,7 +349,7 @@ class Shell:
             # each key's state with its outputs, in the changelog before they leave
             async with changelog.acknowledged():
                 for key, decided in keys.items():
-                    with _reading(decided.event):  # the key's partition (see `_reading`)
+                    with reading(decided.event):  # the key's partition (see `reading`)
                         p.table[key] = Stored(
                             p.dump(decided.state), decided.cause, decided.source, decided.outbox
                         ).to_json()
@@ -348,8 +357,6 @@ class Shell:
         for decided in keys.values():
             self._sent.add(decided.cause)
         _count_outcomes(outputs)
-        for event, taken in batch:
-            self._finished(meter, event, taken)
 
     async def _handle(self, p: _Participant, message: Message, event: faust.EventT | None) -> Any:
         """Decide one message with the state of its key: store the new state with the
@@ -452,10 +459,10 @@ class Shell:
     @contextmanager
     def _as_if_read(self, message: Message) -> Iterator[None]:
         """Inside it, `message` is Faust's current event, as if read from the partition its
-        topic and key give (see `_reading`)."""
+        topic and key give (see `reading`)."""
         spec = topics.BY_NAME[message.topic]
         partition = kafka.partition_for(spec, message.key, message.data, self.partitions)
-        with _reading(_StandIn(message.topic, partition)):
+        with reading(_StandIn(message.topic, partition)):
             yield
 
     async def drain(self) -> None:
@@ -491,7 +498,7 @@ class _Decided:
 
 
 @contextmanager
-def _reading(event: Any) -> Iterator[None]:
+def reading(event: Any) -> Iterator[None]:
     """Inside it, `event` is Faust's current event: a table write goes to the RocksDB and
     changelog partition of the event's record, which Faust takes from the current event (and
     refuses to write without one). Faust holds it weakly; the caller keeps it alive."""

@@ -17,6 +17,7 @@ from orderflow.roles import BY_NAME
 from streams import changelog
 from streams.app import app, settings, shell, source, table
 from streams.domain import analytics
+from streams.runtime import reading
 
 per_minute = (
     table(
@@ -40,21 +41,28 @@ counted = table("counted", "Event types of an order already counted, per order_i
 @app.agent(source(*BY_NAME["analytics"].inputs))
 async def analytics_agent(stream: faust.StreamT) -> None:
     # in offset order: a figure set skips records at or below the last offset it counted
-    async for event in shell.events(stream, in_order=True):
-        message = await shell.decode(event)
-        if message is None or not analytics.contributions(message):
-            continue
-        seen = counted.get(message.key) or []
-        if message.type in seen:
-            continue  # a copy the order saga wrote again after a crash: same order, same type
-        key = _key(event.message.partition)
-        figures = analytics.count(per_minute[key].current(), event.message.offset, message)
-        async with changelog.acknowledged():  # in Kafka before the record counts as finished
-            if figures is not None:
-                per_minute[key] = figures
-            # After the figures: a crash in between re-reads this record, which the offset in
-            # the figures skips, and then records the type here.
-            counted[message.key] = [*seen, message.type]
+    await shell.each_batch(stream, count_batch, in_order=True)
+
+
+async def count_batch(events: list[faust.EventT]) -> None:
+    """Count a batch of records, in offset order; every table write of the batch is in
+    Kafka before any of its records counts as finished."""
+    async with changelog.acknowledged():
+        for event in events:
+            message = await shell.decode(event)
+            if message is None or not analytics.contributions(message):
+                continue
+            with reading(event):  # the record's minute and partition (tables read both)
+                seen = counted.get(message.key) or []
+                if message.type in seen:
+                    continue  # a copy the order saga wrote again after a crash
+                key = _key(event.message.partition)
+                figures = analytics.count(per_minute[key].current(), event.message.offset, message)
+                if figures is not None:
+                    per_minute[key] = figures
+                # After the figures: a crash in between re-reads this record, which the offset
+                # in the figures skips, and then records the type here.
+                counted[message.key] = [*seen, message.type]
 
 
 @app.page("/analytics/per-minute/")

@@ -70,12 +70,21 @@ def test_the_live_page_follows_an_order_until_it_completes(
 
     order_id = post_order(api, sku, f"live-{unique}", price="7.25", quantity=2)
 
-    row = _until(
-        "the new order in the list",
-        lambda: browser.find_elements(By.CSS_SELECTOR, f'tr[data-order-id="{order_id}"]'),
-    )[0]
-    assert f"live-{unique}" in row.text and "14.50 EUR" in row.text
-    row.click()
+    def row_text() -> str | None:
+        rows = browser.find_elements(By.CSS_SELECTOR, f'tr[data-order-id="{order_id}"]')
+        return rows[0].text if rows else None
+
+    def select() -> bool:
+        rows = browser.find_elements(By.CSS_SELECTOR, f'tr[data-order-id="{order_id}"]')
+        if rows:
+            rows[0].click()
+        return bool(rows)
+
+    # the list re-renders as the order moves on: an element found may be replaced before it
+    # is read or clicked, so both happen inside `_until` (which looks again when it was)
+    text = _until("the new order in the list", row_text)
+    assert f"live-{unique}" in text and "14.50 EUR" in text
+    _until("the order selected", select)
 
     seen: list[str] = []
 

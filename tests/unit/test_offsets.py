@@ -115,7 +115,7 @@ def test_a_moving_frontier_is_not_stuck():
     assert ledger.stuck(TP0, highwater=10, now=1000.0 + 2 * STUCK_S) == 1
 
 
-def test_in_order_events_skip_finished_records_and_leave_records_after_a_hole():
+def test_an_in_order_reader_skips_finished_records_and_leaves_records_after_a_hole():
     ledger = Ledger()
     ledger.start(TP0, 5)
     shell = Shell(SimpleNamespace(), SimpleNamespace(), "orderflow-test", ledger, partitions=6)  # type: ignore[arg-type]
@@ -127,11 +127,10 @@ def test_in_order_events_skip_finished_records_and_leave_records_after_a_hole():
     stream = SimpleNamespace(prefix="streams.agents.test.in_order_test", events=events)
     seen: list[int] = []
 
-    async def agent() -> None:
-        async for event in shell.events(stream, in_order=True):  # type: ignore[arg-type]
-            seen.append(event.message.offset)
+    async def handle(batch: list[Any]) -> None:
+        seen.extend(event.message.offset for event in batch)
 
-    asyncio.run(agent())
+    asyncio.run(shell.each_batch(stream, handle, in_order=True))  # type: ignore[arg-type]
     assert seen == [5, 6]  # 7 is left for the re-read from 7
     assert ledger.frontier[TP0] == 7
     assert ledger._missed[TP0] == 6  # 7 came before 6: the frontier (6) was reported missed
