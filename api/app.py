@@ -21,7 +21,6 @@ from fastapi.responses import FileResponse, JSONResponse
 from api.idempotency import IdempotencyConflict, IdempotencyStore, fingerprint, order_id_for
 from api.instrument import RequestMetrics
 from api.models import (
-    STATUSES,
     AdjustStockRequest,
     OrderAccepted,
     PlaceOrderRequest,
@@ -30,14 +29,14 @@ from api.models import (
 from api.producer import AsyncProducer, KafkaUnavailable
 from orderflow import config, elastic, health, metrics
 from orderflow.logs import setup_logging
-from schemas import topics
+from schemas import statuses, topics
 from schemas.codec import Codec, headers_for
 from schemas.events import Message, command
 from schemas.registry import RegistryUnavailable, SchemaRegistry
+from schemas.statuses import STATUSES, TERMINAL
 
 log = logging.getLogger("orderflow.api")
 PRODUCER = "api"
-TERMINAL = {"COMPLETED", "CANCELLED"}
 
 
 class Services:
@@ -325,7 +324,7 @@ async def cancel_order(order_id: str, request: Request) -> JSONResponse:
     while time.monotonic() < deadline:
         await asyncio.sleep(0.1)
         doc = await _read_order(svc, order_id) or doc
-        if doc["status"] == "CANCELLED":
+        if doc["status"] == statuses.CANCELLED:
             return JSONResponse(doc, status_code=200)
         _refuse_cancel(doc)  # the parcel left before the cancel reached the warehouse
     return JSONResponse(
@@ -336,12 +335,12 @@ async def cancel_order(order_id: str, request: Request) -> JSONResponse:
 
 def _refuse_cancel(doc: dict[str, Any]) -> None:
     status = doc["status"]
-    if status in ("SHIPPED", "DELIVERED", "COMPLETED"):
+    if status in (statuses.SHIPPED, statuses.DELIVERED, statuses.COMPLETED):
         raise HTTPException(
             409,
             f"order {doc['order_id']} is {status}: too late to cancel, it has left the warehouse",
         )
-    if status == "CANCELLED":
+    if status == statuses.CANCELLED:
         raise HTTPException(
             409, f"order {doc['order_id']} is already cancelled ({doc['cancel_reason']})"
         )
@@ -381,7 +380,9 @@ async def order_analytics(
                 "revenue": {
                     "filter": {
                         "bool": {
-                            "must_not": [{"terms": {"status": ["PENDING", "CANCELLED"]}}],
+                            "must_not": [
+                                {"terms": {"status": [statuses.PENDING, statuses.CANCELLED]}}
+                            ],
                             "filter": [{"range": {"created_at": {"gte": f"now-{days}d/d"}}}],
                         }
                     },

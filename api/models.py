@@ -73,14 +73,3 @@ class OrderAccepted(BaseModel):
     order_id: str
     status: Literal["PENDING"] = "PENDING"
     correlation_id: str
-
-
-STATUSES = (
-    "PENDING",
-    "CONFIRMED",
-    "FULFILLMENT_SCHEDULED",
-    "SHIPPED",
-    "DELIVERED",
-    "COMPLETED",
-    "CANCELLED",
-)

@@ -15,17 +15,9 @@ from typing import Any
 
 from schemas.codec import to_json_value
 from schemas.events import Message
+from schemas.statuses import CANCELLED, STATUS_BY_EVENT
 
-CANCELLED = "CANCELLED"
-# Lifecycle rank: the furthest step reached is the status (CANCELLED overrides all).
-STATUS_BY_EVENT = {
-    "OrderPlaced": "PENDING",
-    "OrderConfirmed": "CONFIRMED",
-    "FulfillmentScheduled": "FULFILLMENT_SCHEDULED",
-    "OrderShipped": "SHIPPED",
-    "OrderDelivered": "DELIVERED",
-    "OrderCompleted": "COMPLETED",
-}
+# the furthest step reached is the status (CANCELLED overrides all)
 RANK = {status: rank for rank, status in enumerate(STATUS_BY_EVENT.values())}
 _ENVELOPE_FIELDS = ("event_id", "event_type", "occurred_at", "correlation_id", "causation_id")
 

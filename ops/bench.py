@@ -39,8 +39,8 @@ from indexer.main import GROUP_ID as INDEXER_GROUP
 from ops import admin, faust_floor, load, services
 from ops.load import percentile
 from orderflow import config, kafka, roles
+from schemas import statuses
 
-TERMINAL = ["COMPLETED", "CANCELLED"]
 BASELINE_TOPIC = "bench.baseline"
 RESULTS_DIR = services.REPO_ROOT / ".stack" / "bench"
 STOCK_PER_SKU = 10_000_000
@@ -265,7 +265,7 @@ async def _terminal_count(es: AsyncElasticsearch, settings: config.Settings, pre
             "bool": {
                 "filter": [
                     {"prefix": {"customer_id": prefix}},
-                    {"terms": {"status": TERMINAL}},
+                    {"terms": {"status": list(statuses.TERMINAL)}},
                 ]
             }
         },

@@ -21,6 +21,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from schemas import statuses
+
 # no `<name>_created` twin of every series: it doubles a scrape and nobody reads it
 disable_created_metrics()
 
@@ -78,9 +80,9 @@ def exposition() -> bytes:
 def saga_outcome(event_type: str, data: Mapping[str, Any]) -> str | None:
     """The outcome label of a terminal order event; None for any other event."""
     if event_type == "OrderCompleted":
-        return "COMPLETED"
+        return statuses.COMPLETED
     if event_type == "OrderCancelled":
-        return f"CANCELLED:{data.get('reason') or 'UNKNOWN'}"
+        return f"{statuses.CANCELLED}:{data.get('reason') or 'UNKNOWN'}"
     return None
 
 

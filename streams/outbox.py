@@ -25,7 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-Headers = list[tuple[str, bytes]]
+from schemas.codec import Headers
+
 _FIELDS = {"state", "cause", "source", "outbox"}
 
 

@@ -20,10 +20,9 @@ from typing import Any
 
 from schemas import topics
 from schemas.events import Message
+from schemas.statuses import OUT_OF_STOCK, UNKNOWN_SKU
 
 PRODUCER = "inventory-agent"
-OUT_OF_STOCK = "OUT_OF_STOCK"
-UNKNOWN_SKU = "UNKNOWN_SKU"
 
 
 @dataclass(frozen=True)

@@ -28,19 +28,23 @@ from typing import Any
 
 from schemas import topics
 from schemas.events import Message
+from schemas.statuses import (
+    CANCELLED,
+    COMPLETED,
+    CONFIRMED,
+    CUSTOMER_REQUEST,
+    DELIVERED,
+    FRAUD_SUSPECTED,
+    FULFILLMENT_SCHEDULED,
+    PAYMENT_DECLINED,
+    PENDING,
+    SHIPPED,
+)
 from streams.domain import notification
 from streams.domain.money import money, order_total
 
 PRODUCER = "order-agent"
 
-# Public statuses (DESIGN.md contract).
-PENDING = "PENDING"
-CONFIRMED = "CONFIRMED"
-FULFILLMENT_SCHEDULED = "FULFILLMENT_SCHEDULED"
-SHIPPED = "SHIPPED"
-DELIVERED = "DELIVERED"
-COMPLETED = "COMPLETED"
-CANCELLED = "CANCELLED"
 
 # Saga stages: where the orchestration is, finer than the public status.
 RESERVING = "RESERVING"  # waiting for every line's reservation
@@ -49,8 +53,7 @@ FULFILLING = "FULFILLING"  # paid; the warehouse has it (scheduled, shipped, del
 CANCELLING = "CANCELLING"  # customer cancel asked the warehouse to stop the shipment
 ENDED = "ENDED"  # COMPLETED or CANCELLED
 
-CUSTOMER_REQUEST = "CUSTOMER_REQUEST"
-CANCEL_REASON_BY_DECLINE = {"FRAUD_SUSPECTED": "FRAUD_SUSPECTED"}
+CANCEL_REASON_BY_DECLINE = {FRAUD_SUSPECTED: FRAUD_SUSPECTED}
 
 
 @dataclass(frozen=True)
@@ -270,7 +273,7 @@ def payment_authorized(state: OrderState | None, msg: Message, now: int) -> Deci
 def payment_declined(state: OrderState | None, msg: Message, now: int) -> Decision:
     if state is None or state.stage != AUTHORIZING:
         return state, []
-    reason = CANCEL_REASON_BY_DECLINE.get(msg.data.get("code", ""), "PAYMENT_DECLINED")
+    reason = CANCEL_REASON_BY_DECLINE.get(msg.data.get("code", ""), PAYMENT_DECLINED)
     return _cancel(state, reason, str(msg.data["reason"]), _Emitter(msg, now))
 
 
