@@ -20,7 +20,7 @@ from orderflow import config, health, kafka, metrics, roles
 from orderflow.logs import setup_logging
 from schemas.codec import Codec
 from schemas.registry import SchemaRegistry
-from streams import changelog, offsets
+from streams import faust_patches, offsets
 from streams.runtime import Shell
 
 settings = config.load()
@@ -51,10 +51,8 @@ app = faust.App(
     web_port=_web_port,
     web_enabled=True,
 )
-# commit only what the agents finished, and re-read lost records (streams/offsets.py)
-offsets.guard(app)
-# table writes can be awaited until their changelog records are in Kafka (streams/changelog.py)
-changelog.install()
+# our ledger decides commits; table writes can be awaited (streams/faust_patches.py)
+faust_patches.install(app)
 shell = Shell(
     app,
     Codec(SchemaRegistry(settings.registry_url)),

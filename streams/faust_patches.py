@@ -1,0 +1,43 @@
+"""Everything OrderFlow changes inside faust-streaming, installed in one place at start-up, and
+only on the version it was written for (each patch replaces a private method whose behaviour
+was read in that version's source):
+
+- streams/offsets.py: what to commit is decided by our ledger of finished records
+  (`Consumer._new_offset`, the aiokafka driver's `seek_to_committed`), plus a timer that
+  re-reads a partition stuck behind a record that never arrived;
+- streams/changelog.py: a table write's changelog send is reported, so the shell can wait
+  until Kafka acknowledged it (`Collection.send_changelog`);
+- streams/runtime.py, `reading`: sets Faust's current event (`faust.streams._current_event`)
+  so a table write outside a stream's iteration goes to the right partition.
+
+A faust-streaming upgrade is a decision: read the new version's source for these methods,
+then add it to SUPPORTED."""
+
+from __future__ import annotations
+
+import faust
+
+from streams import changelog, offsets
+
+SUPPORTED = ("0.15.",)
+
+
+class UnsupportedFaust(SystemExit):
+    pass
+
+
+def check_version(version: str = faust.__version__) -> None:
+    """Refuse to run on a faust-streaming these patches were not written for."""
+    if not version.startswith(SUPPORTED):
+        raise UnsupportedFaust(
+            f"faust-streaming {version} is installed; OrderFlow's patches to it "
+            f"(streams/faust_patches.py) were written for {', '.join(SUPPORTED)}x"
+        )
+
+
+def install(app: faust.App) -> None:
+    """Check the version, then install every patch (once per app: the offsets guard adds a
+    timer to it)."""
+    check_version()
+    offsets.guard(app)
+    changelog.install()
