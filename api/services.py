@@ -1,0 +1,119 @@
+"""What every route of the API shares: the clients it talks to (opened once per process), the
+one way to ask Elasticsearch, the one way to call a worker, and the one way to wait for a
+read-your-writes condition. No business rule lives here."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import httpx
+from elasticsearch import ApiError, AsyncElasticsearch, NotFoundError
+from fastapi import HTTPException, Request
+
+from api.idempotency import IdempotencyStore
+from api.producer import AsyncProducer, KafkaUnavailable
+from orderflow import config, elastic
+from schemas.codec import Codec, headers_for
+from schemas.events import Message
+from schemas.registry import RegistryUnavailable, SchemaRegistry
+
+PRODUCER = "api"  # the `producer` of every command the API writes
+T = TypeVar("T")
+
+
+class Services:
+    """Everything the handlers talk to, opened once per process."""
+
+    def __init__(self, settings: config.Settings) -> None:
+        self.settings = settings
+        self.codec = Codec(SchemaRegistry(settings.registry_url, timeout_s=3.0))
+        self.producer = AsyncProducer(settings.kafka_bootstrap, settings.produce_timeout_s)
+        self.es = AsyncElasticsearch(settings.elasticsearch_url, request_timeout=10)
+        self.inventory = httpx.AsyncClient(base_url=settings.worker_url("inventory"), timeout=5.0)
+        self.analytics = httpx.AsyncClient(base_url=settings.worker_url("analytics"), timeout=5.0)
+        self.idempotency = IdempotencyStore(settings.state_dir / "api-idempotency")
+
+    async def publish(self, message: Message) -> None:
+        try:
+            if self.codec.encodes_offline(message.type):
+                value = self.codec.encode(message)
+            else:  # the first of its type asks the registry: not on the event loop
+                value = await asyncio.to_thread(self.codec.encode, message)
+        except RegistryUnavailable as exc:
+            raise HTTPException(503, f"schema registry unavailable: {exc}") from exc
+        try:
+            await self.producer.send(message.topic, message.key, value, headers_for(message))
+        except KafkaUnavailable as exc:
+            raise HTTPException(503, f"Kafka unavailable, nothing was accepted: {exc}") from exc
+
+    async def close(self) -> None:
+        self.producer.close()
+        await self.es.close()
+        await self.inventory.aclose()
+        await self.analytics.aclose()
+        self.idempotency.close()
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+@contextmanager
+def elasticsearch() -> Iterator[None]:
+    """Elasticsearch away, too slow, or answering 5xx or 429 (shards not allocated yet after
+    a restart, overload): 503 with the reason. A query it refuses: 422."""
+    try:
+        yield
+    except elastic.UNREACHABLE as exc:
+        raise HTTPException(503, f"Elasticsearch unavailable: {exc}") from exc
+    except ApiError as exc:
+        if elastic.passing(exc.meta.status):
+            raise HTTPException(503, f"Elasticsearch unavailable: {exc.message}") from exc
+        raise HTTPException(422, f"Elasticsearch refused the query: {exc.message}") from exc
+
+
+async def read_order(svc: Services, order_id: str) -> dict[str, Any] | None:
+    """An order's document from the read model, or None."""
+    with elasticsearch():
+        try:
+            found = await svc.es.get(index=svc.settings.orders_alias, id=order_id)
+        except NotFoundError:
+            return None
+    return dict(found["_source"])
+
+
+async def ask_worker(
+    worker: httpx.AsyncClient, what: str, path: str, params: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """A worker's page as JSON, or None when it answers 404. A worker that cannot be reached
+    or answers anything else: 503 naming `what`."""
+    try:
+        answer = await worker.get(path, params=params)
+    except httpx.HTTPError as exc:
+        raise HTTPException(503, f"{what} unavailable: {exc!r}") from exc
+    if answer.status_code == 404:
+        return None
+    if answer.status_code != 200:
+        raise HTTPException(503, f"{what} answered {answer.status_code}")
+    return dict(answer.json())
+
+
+async def until(
+    look: Callable[[], Awaitable[T]],
+    done: Callable[[T], bool],
+    timeout_s: float,
+    every_s: float = 0.1,
+) -> T:
+    """Read-your-writes: `look()` again every `every_s` until `done` says so or `timeout_s`
+    passed; returns the last look (the caller says what a timeout means)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        seen = await look()
+        if done(seen) or time.monotonic() >= deadline:
+            return seen
+        await asyncio.sleep(every_s)
