@@ -7,15 +7,23 @@ was read in that version's source):
   re-reads a partition stuck behind a record that never arrived;
 - streams/changelog.py: a table write's changelog send is reported, so the shell can wait
   until Kafka acknowledged it (`Collection.send_changelog`);
-- streams/runtime.py, `reading`: sets Faust's current event (`faust.streams._current_event`)
-  so a table write outside a stream's iteration goes to the right partition.
+- `reading` (here): sets Faust's current event (`faust.streams._current_event`) so a table
+  write outside a stream's iteration goes to the right partition.
 
 A faust-streaming upgrade is a decision: read the new version's source for these methods,
 then add it to SUPPORTED."""
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
 import faust
+from faust.streams import _current_event
+from faust.types import TP
 
 from streams import changelog, offsets
 
@@ -41,3 +49,34 @@ def install(app: faust.App) -> None:
     check_version()
     offsets.guard(app)
     changelog.install()
+
+
+@contextmanager
+def reading(event: Any) -> Iterator[None]:
+    """Inside it, `event` is Faust's current event: a table write goes to the RocksDB and
+    changelog partition of the event's record, which Faust takes from the current event (and
+    refuses to write without one). Faust holds it weakly; the caller keeps it alive."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+class StandIn:
+    """What Faust reads of its current event when a table is written: the record's topic
+    and partition (for a decision the worker takes itself: streams/runtime.py,
+    Shell._as_if_read)."""
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self.message = StandInRecord(topic, partition)
+
+
+@dataclass(frozen=True)
+class StandInRecord:
+    topic: str
+    partition: int
+
+    @property
+    def tp(self) -> TP:
+        return TP(self.topic, self.partition)

@@ -8,7 +8,12 @@ streams/outbox.py), and the message counts as finished (its offset may be commit
 Kafka acknowledged them. A worker killed at any point either handles the message again from
 the old state (re-creating identical events with the same derived ids, which consumers drop),
 or finds it handled and sends its stored outputs again. A reply can never be read before the
-state that expects it exists."""
+state that expects it exists.
+
+Longer than the other modules (about 550 lines) on purpose: its three ways to decide (a
+record at a time side by side, `run`; a batch at a time, `run_in_batches` / `each_batch`; a
+decision the worker takes itself, `decide_here`) rest on one crash argument (the outbox, the
+ledger, what is known to have left), which reads best in one place."""
 
 from __future__ import annotations
 
@@ -16,7 +21,6 @@ import asyncio
 import inspect
 import logging
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +28,6 @@ from functools import partial
 from typing import Any
 
 import faust
-from faust.streams import _current_event
 from faust.types import TP
 
 from orderflow import kafka, metrics
@@ -33,6 +36,8 @@ from schemas.codec import Codec, DecodeError, dead_letter_headers, headers_for
 from schemas.events import Message, now_millis
 from schemas.registry import RegistryUnavailable
 from streams import changelog
+from streams.faust_patches import StandIn, reading
+from streams.lanes import KeyedLanes
 from streams.offsets import Ledger
 from streams.outbox import Outgoing, RecentlySent, Stored, stored_value
 
@@ -462,7 +467,7 @@ class Shell:
         topic and key give (see `reading`)."""
         spec = topics.BY_NAME[message.topic]
         partition = kafka.partition_for(spec, message.key, message.data, self.partitions)
-        with reading(_StandIn(message.topic, partition)):
+        with reading(StandIn(message.topic, partition)):
             yield
 
     async def drain(self) -> None:
@@ -495,36 +500,6 @@ class _Decided:
     source: tuple[str, int, int]
     outbox: tuple[Outgoing, ...]
     event: faust.EventT  # its last record: Faust's current event when the state is written
-
-
-@contextmanager
-def reading(event: Any) -> Iterator[None]:
-    """Inside it, `event` is Faust's current event: a table write goes to the RocksDB and
-    changelog partition of the event's record, which Faust takes from the current event (and
-    refuses to write without one). Faust holds it weakly; the caller keeps it alive."""
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
-
-
-class _StandIn:
-    """What Faust reads of its current event when a table is written: the record's topic
-    and partition (streams/runtime.py, Shell._as_if_read)."""
-
-    def __init__(self, topic: str, partition: int) -> None:
-        self.message = _StandInRecord(topic, partition)
-
-
-@dataclass(frozen=True)
-class _StandInRecord:
-    topic: str
-    partition: int
-
-    @property
-    def tp(self) -> TP:
-        return TP(self.topic, self.partition)
 
 
 @dataclass(frozen=True)
@@ -565,41 +540,6 @@ def _log_processed(message: Message, key: str, outputs: list[Message]) -> None:
 
 def _where(event: faust.EventT) -> tuple[str, int, int]:
     return event.message.topic, event.message.partition, event.message.offset
-
-
-class KeyedLanes:
-    """Runs work side by side, at most `limit` at once, one key at a time in submission
-    order: each key's work waits for that key's previous work to end."""
-
-    def __init__(self, limit: int) -> None:
-        self._slots = asyncio.Semaphore(limit)
-        self._tails: dict[Any, asyncio.Task[None]] = {}
-
-    async def submit(self, key: Any, work: Callable[[], Awaitable[None]]) -> None:
-        await self._slots.acquire()
-        previous = self._tails.get(key)
-        task = asyncio.create_task(self._run(key, previous, work))
-        self._tails[key] = task
-
-    async def _run(
-        self, key: Any, previous: asyncio.Task[None] | None, work: Callable[[], Awaitable[None]]
-    ) -> None:
-        try:
-            if previous is not None:
-                await asyncio.wait([previous])
-            await work()
-        finally:
-            self._slots.release()
-            if self._tails.get(key) is asyncio.current_task():
-                del self._tails[key]
-
-    async def drain(self) -> None:
-        """Wait until all submitted work ended."""
-        while self._tails:
-            await asyncio.wait(list(self._tails.values()))
-
-    def __len__(self) -> int:
-        return len(self._tails)
 
 
 async def _until_registry_answers(call: Callable[[], Any]) -> Any:

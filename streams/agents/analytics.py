@@ -17,7 +17,7 @@ from orderflow.roles import BY_NAME
 from streams import changelog
 from streams.app import app, settings, shell, source, table
 from streams.domain import analytics
-from streams.runtime import reading
+from streams.faust_patches import reading
 
 per_minute = (
     table(

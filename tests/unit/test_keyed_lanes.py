@@ -1,10 +1,10 @@
-"""KeyedLanes (streams/runtime.py): records side by side, one key at a time, in order."""
+"""KeyedLanes (streams/lanes.py): records side by side, one key at a time, in order."""
 
 from __future__ import annotations
 
 import asyncio
 
-from streams.runtime import KeyedLanes
+from streams.lanes import KeyedLanes
 
 
 def _run(limit: int, jobs: list[tuple[str, str, float]], fail: str = "") -> tuple[list[str], int]:
