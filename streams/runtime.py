@@ -332,13 +332,7 @@ class Shell:
             try:
                 new_state, produced = decide(state, message, now_millis())
             except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-                log.error(
-                    "cannot act on %s: %r",
-                    message.type,
-                    exc,
-                    extra={"correlation_id": message.envelope.correlation_id},
-                )
-                await self.dead_letter(event, "invalid-event", repr(exc))
+                await self._cannot_act(message, event, exc)
                 continue
             _log_processed(message, key, produced)
             if not produced and new_state == state:
@@ -385,15 +379,7 @@ class Shell:
                 decided = await decided
             new_state, outputs = decided
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-            # A well-formed record the decider cannot act on: park it, keep going.
-            log.error(
-                "cannot act on %s: %r",
-                message.type,
-                exc,
-                extra={"correlation_id": message.envelope.correlation_id},
-            )
-            if event is not None:
-                await self.dead_letter(event, "invalid-event", repr(exc))
+            await self._cannot_act(message, event, exc)
             return None
         if not outputs and new_state == state:
             # nothing changed (a reply the saga does not act on): nothing to store
@@ -417,6 +403,20 @@ class Shell:
         _count_outcomes(outputs)
         _log_processed(message, key, outputs)
         return new_state
+
+    async def _cannot_act(
+        self, message: Message, event: faust.EventT | None, exc: Exception
+    ) -> None:
+        """A well-formed record the decider cannot act on: log it, park it (a decision the
+        worker takes itself has no record to park), keep going."""
+        log.error(
+            "cannot act on %s: %r",
+            message.type,
+            exc,
+            extra={"correlation_id": message.envelope.correlation_id},
+        )
+        if event is not None:
+            await self.dead_letter(event, "invalid-event", repr(exc))
 
     async def send_left_over(self, stored: Stored) -> None:
         """Send a stored outbox again unless it is known to have left."""
