@@ -9,6 +9,8 @@ import pytest
 
 from api.models import PlaceOrderRequest
 from ops import bench, faust_floor, load
+from ops.bench import kafka_counts, procfs, profiling, run
+from ops.bench.report import print_report
 from orderflow import config
 
 
@@ -43,17 +45,17 @@ def test_percentiles_by_nearest_rank():
 def test_end_to_end_rate_leaves_out_the_fixed_delay_before_the_first_order_ends():
     # 1000 orders ending at 100/s from t=5 (after a fixed 5 s delay) -> 100/s, not 1000/15
     samples = [(float(t), max(0, min(1000, (t - 5) * 100))) for t in range(0, 20)]
-    assert bench._e2e_rate(samples, 1000) == pytest.approx(100, rel=0.15)
+    assert run._e2e_rate(samples, 1000) == pytest.approx(100, rel=0.15)
 
 
 def test_end_to_end_rate_of_an_unfinished_step_is_its_slope_so_far():
     samples = [(float(t), 50 * t) for t in range(0, 5)]  # 200 of 1000 done at 50/s
-    assert bench._e2e_rate(samples, 1000) == pytest.approx(50, rel=0.15)
+    assert run._e2e_rate(samples, 1000) == pytest.approx(50, rel=0.15)
 
 
 def test_cpu_time_per_order_is_the_share_of_a_core_over_the_rate():
-    assert bench.cpu_ms_per_order(35.0, 25.0) == 14.0  # 350 ms each second, 25 orders
-    assert bench.cpu_ms_per_order(10.0, 0.0) == 0.0
+    assert procfs.cpu_ms_per_order(35.0, 25.0) == 14.0  # 350 ms each second, 25 orders
+    assert procfs.cpu_ms_per_order(10.0, 0.0) == 0.0
 
 
 def test_partition_ends_wait_for_a_just_created_topic_to_have_a_leader(monkeypatch):
@@ -75,16 +77,16 @@ def test_partition_ends_wait_for_a_just_created_topic_to_have_a_leader(monkeypat
             pass
 
     monkeypatch.setattr(confluent_kafka, "Consumer", Consumer)
-    monkeypatch.setattr(bench.time, "sleep", lambda _s: None)
+    monkeypatch.setattr(kafka_counts.time, "sleep", lambda _s: None)
     partition = confluent_kafka.TopicPartition("t", 0)
-    assert bench._ends(config.load(), [partition]) == {("t", 0): 42}
+    assert kafka_counts._ends(config.load(), [partition]) == {("t", 0): 42}
     assert answers == []  # asked again after NOT_LEADER_FOR_PARTITION
 
 
-def _latency(records: int, handled: int, **by: dict[str, int]) -> bench.Latency:
+def _latency(records: int, handled: int, **by: dict[str, int]) -> run.Latency:
     """A latency run of 100 orders at 20/s with these Kafka counts (percentiles don't matter)."""
-    some = bench._percentiles([1.0])
-    return bench.Latency(
+    some = run._percentiles([1.0])
+    return run.Latency(
         rate=20,
         orders=100,
         post_ms=some,
@@ -97,9 +99,9 @@ def _latency(records: int, handled: int, **by: dict[str, int]) -> bench.Latency:
     )
 
 
-def _report_lines(report: bench.Report) -> list[str]:
+def _report_lines(report: run.Report) -> list[str]:
     lines: list[str] = []
-    bench.print_report(report, lines.append)
+    print_report(report, lines.append)
     return lines
 
 
@@ -108,7 +110,7 @@ def test_the_report_bounds_orders_per_second_by_the_faust_floor():
     an order; two cores' 2000 ms a second over it: the ceiling the report states."""
     floor = faust_floor.Floor("r1", table=True, records=20_000, seconds=10.0, cpu_seconds=10.0)
     latency = _latency(records=5_000, handled=2_500)
-    report = bench.Report(machine={}, baseline=None, floors=[floor], latency=latency)
+    report = run.Report(machine={}, baseline=None, floors=[floor], latency=latency)
     text = "\n".join(_report_lines(report))
     assert "forward + table write 2,000 records/s, 0.50 ms CPU per record" in text
     # 25 records per order x 0.5 ms = 12.5 ms; 2000 / 12.5 = 160 orders/s
@@ -123,14 +125,22 @@ def test_the_report_has_a_hop_table_per_worker_group_and_topic():
         written_by_topic={"orders.events.v1": 300, "orderflow-order-orders-changelog": 400},
         handled_by_group={"orderflow-order": 450, "orderflow-analytics": 50},
     )
-    lines = _report_lines(bench.Report(machine={}, baseline=None, latency=latency))
+    lines = _report_lines(run.Report(machine={}, baseline=None, latency=latency))
     assert "| handled by orderflow-order | 4.50 |" in lines
     assert "| handled by orderflow-analytics | 0.50 |" in lines
     assert "| written to orderflow-order-orders-changelog | 4.00 |" in lines
 
 
+def test_a_profile_counts_ops_as_our_code_but_not_the_entry_point():
+    raw = "main (ops/cli.py:10);supervise (ops/services.py:5);poll (aiokafka/consumer.py:3) 4\n"
+    summary = profiling.summarise_profile(raw)
+    assert summary["samples"] == 4
+    assert summary["by_package"] == {"aiokafka": 100.0}
+    assert summary["our_code"] == {"supervise services.py:5": 100.0}
+
+
 def test_growth_keeps_what_grew():
-    assert bench._growth({"a": 5, "b": 2, "c": 1}, {"a": 3, "b": 2}) == {"a": 2, "c": 1}
+    assert kafka_counts._growth({"a": 5, "b": 2, "c": 1}, {"a": 3, "b": 2}) == {"a": 2, "c": 1}
 
 
 def test_the_paced_floor_is_reported_and_bounds_orders_too():
@@ -141,7 +151,7 @@ def test_the_paced_floor_is_reported_and_bounds_orders_too():
         handled=1_000,
         handled_by_group={"orderflow-order": 500, "orderflow-payment": 500},
     )
-    report = bench.Report(machine={}, baseline=None, floors=[backlog, paced], latency=latency)
+    report = run.Report(machine={}, baseline=None, floors=[backlog, paced], latency=latency)
     text = "\n".join(_report_lines(report))
     assert "paced at 200 records/s" in text and "1.00 ms CPU per record" in text
     # 10 records per order x 1.0 ms (paced) = 10 ms: 200 orders/s; x 0.25 ms = 2.5 ms: 800
