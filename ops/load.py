@@ -1,6 +1,6 @@
 """`orderflow load`: place orders against `POST /orders` at a target rate, open loop (a slow
 answer does not slow the schedule down, up to a cap on requests in flight), with a mix of
-scenarios and a progress bar on stderr. The benchmark (ops/bench.py) drives it step by
+scenarios and a progress bar on stderr. The benchmark (ops/bench/) drives it step by
 step; on its own it prints a summary line."""
 
 from __future__ import annotations
