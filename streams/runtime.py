@@ -244,57 +244,57 @@ class Shell:
         the ledger's frontier is finished already and skipped; one beyond the record expected
         next (a record before it never arrived, which Faust can drop around a restart) is left
         unfinished, so it comes again when the ledger re-reads the partition from the missing
-        record (`_next_in_order`)."""
+        record (`_InOrder`)."""
         meter = self._meter(stream)
-        arrived: asyncio.Queue[tuple[faust.EventT, float]] = asyncio.Queue(maxsize=2 * most)
-        worker = asyncio.create_task(self._batches(handle, meter, arrived, most))
-        expected: dict[TP, int] = {}  # per partition, the offset an in-order reader takes next
+        arrived: asyncio.Queue[_Arrived] = asyncio.Queue(maxsize=2 * most)
+        order = _InOrder(self.ledger) if in_order else None
+        worker = asyncio.create_task(self._batches(handle, meter, arrived, most, order))
         try:
             async for event in stream.events():
-                if in_order and not self._next_in_order(event, expected):
+                if order is not None and not order.takes(event):
                     continue
+                if worker.done():  # it can only end by failing: the agent fails with it
+                    await worker
                 self.ledger.busy += 1  # from now on an agent has it (see Ledger.stuck)
-                await arrived.put((event, time.perf_counter()))
-            await arrived.join()  # the stream ended (the agent stops): finish what arrived
+                era = order.era(event) if order is not None else 0
+                await arrived.put(_Arrived(event, time.perf_counter(), era))
+            # the stream ended (the agent stops): finish what arrived
+            finishing = asyncio.ensure_future(arrived.join())
+            await asyncio.wait([finishing, worker], return_when=asyncio.FIRST_COMPLETED)
+            if worker.done():
+                finishing.cancel()
+                await worker
         finally:
             worker.cancel()
-
-    def _next_in_order(self, event: faust.EventT, expected: dict[TP, int]) -> bool:
-        """Whether an in-order reader takes this record: the ledger's frontier (the first
-        record not finished; where a re-read starts), or the one after the last it took
-        (records taken but not finished yet are ahead of the frontier). A record beyond both
-        means one before it never arrived: the ledger re-reads the partition from there."""
-        tp, offset = event.message.tp, event.message.offset
-        frontier = self.ledger.frontier.get(tp)
-        if frontier is None or offset in (frontier, expected.get(tp)):
-            expected[tp] = offset + 1
-            return True
-        next_one = max(frontier, expected.get(tp, frontier))
-        if offset > next_one:
-            self.ledger.missed(tp, at=next_one)
-        return False
 
     async def _batches(
         self,
         handle: Callable[[list[faust.EventT]], Awaitable[None]],
         meter: metrics.AgentMeter,
-        arrived: asyncio.Queue[tuple[faust.EventT, float]],
+        arrived: asyncio.Queue[_Arrived],
         most: int,
+        order: _InOrder | None,
     ) -> None:
         while True:
             batch = [await arrived.get()]
             while len(batch) < most and not arrived.empty():
                 batch.append(arrived.get_nowait())
+            # in order: what was taken before a batch of its partition failed waits for the
+            # re-read (handled now, it would be counted before the records that failed)
+            taken = [a for a in batch if order is None or order.current(a)]
             try:
-                await handle([event for event, _taken in batch])
+                if taken:
+                    await handle([a.event for a in taken])
             except Exception:
                 # not finished: the ledger holds the commit and the partition is read again
                 log.exception(
-                    "batch of %d records from %s[%s]@%s failed", len(batch), *_where(batch[0][0])
+                    "batch of %d records from %s[%s]@%s failed", len(taken), *_where(taken[0].event)
                 )
+                if order is not None:
+                    order.failed([a.event for a in taken])
             else:
-                for event, taken in batch:
-                    self._finished(meter, event, taken)
+                for a in taken:
+                    self._finished(meter, a.event, a.taken)
             finally:
                 self.ledger.busy -= len(batch)
                 for _ in batch:
@@ -489,6 +489,57 @@ class Shell:
                 log.exception("re-sending the outbox of %r failed", key)
 
         await lanes.submit(lane, work)
+
+
+@dataclass(frozen=True)
+class _Arrived:
+    """A record waiting for its batch: when it arrived, and (in order) its partition's era."""
+
+    event: faust.EventT
+    taken: float
+    era: int
+
+
+class _InOrder:
+    """Where an in-order reader is, per partition. It takes the ledger's frontier (the first
+    record not finished; where a re-read starts) or the record after the last it took (taken
+    records are ahead of the frontier until their batch finishes). A record beyond both means
+    one before it never arrived: the ledger re-reads the partition from there. When a batch
+    fails, its partitions start a new era: nothing more of them is taken until the ledger
+    re-reads from the frontier, and what was taken in the old era is dropped unhandled."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self._next: dict[TP, int] = {}
+        self._era: dict[TP, int] = {}
+        self._blocked: set[TP] = set()
+
+    def takes(self, event: faust.EventT) -> bool:
+        tp, offset = event.message.tp, event.message.offset
+        frontier = self.ledger.frontier.get(tp)
+        if frontier is None:
+            return True
+        expected = None if tp in self._blocked else self._next.get(tp)
+        if offset in (frontier, expected):
+            self._blocked.discard(tp)
+            self._next[tp] = offset + 1
+            return True
+        next_one = frontier if expected is None else max(frontier, expected)
+        if offset > next_one:
+            self.ledger.missed(tp, at=next_one)
+        return False
+
+    def era(self, event: faust.EventT) -> int:
+        return self._era.get(event.message.tp, 0)
+
+    def current(self, arrived: _Arrived) -> bool:
+        return arrived.era == self.era(arrived.event)
+
+    def failed(self, events: list[faust.EventT]) -> None:
+        for tp in {event.message.tp for event in events}:
+            self._era[tp] = self._era.get(tp, 0) + 1
+            self._blocked.add(tp)
+            self._next.pop(tp, None)
 
 
 @dataclass(frozen=True)

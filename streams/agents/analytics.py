@@ -45,24 +45,34 @@ async def analytics_agent(stream: faust.StreamT) -> None:
 
 
 async def count_batch(events: list[faust.EventT]) -> None:
-    """Count a batch of records, in offset order; every table write of the batch is in
-    Kafka before any of its records counts as finished."""
+    """Count a batch of records, in offset order, in two steps: first the figures (each set
+    remembers the offset of the last record it counted), acknowledged by Kafka; then which
+    event types of which orders were counted. A crash in the first step leaves a prefix of
+    each partition's figures, and the records after it are counted again; in the second,
+    the records are re-read, the offsets in the figures skip them, and the types are
+    recorded then. (Written together, one table's changelog batch can reach Kafka before the
+    other's earlier records: a type marked counted whose figures were lost. The crash test
+    caught 14 orders missing from a minute that way.)"""
+    noted: dict[Any, tuple[list[str], faust.EventT]] = {}  # order -> types counted, its record
     async with changelog.acknowledged():
         for event in events:
             message = await shell.decode(event)
             if message is None or not analytics.contributions(message):
                 continue
             with reading(event):  # the record's minute and partition (tables read both)
-                seen = counted.get(message.key) or []
+                earlier = noted.get(message.key)
+                seen = earlier[0] if earlier else counted.get(message.key) or []
                 if message.type in seen:
                     continue  # a copy the order saga wrote again after a crash
                 key = _key(event.message.partition)
                 figures = analytics.count(per_minute[key].current(), event.message.offset, message)
                 if figures is not None:
                     per_minute[key] = figures
-                # After the figures: a crash in between re-reads this record, which the offset
-                # in the figures skips, and then records the type here.
-                counted[message.key] = [*seen, message.type]
+            noted[message.key] = ([*seen, message.type], event)
+    async with changelog.acknowledged():
+        for order, (types, event) in noted.items():
+            with reading(event):  # the order's partition
+                counted[order] = types
 
 
 @app.page("/analytics/per-minute/")

@@ -81,7 +81,11 @@ class FakeStream:
         self.records = [
             SimpleNamespace(
                 message=SimpleNamespace(
-                    tp=TP0, offset=o, headers=[("event_type", event_type.encode())]
+                    tp=TP0,
+                    topic=TP0.topic,
+                    partition=TP0.partition,
+                    offset=o,
+                    headers=[("event_type", event_type.encode())],
                 )
             )
             for o in offsets

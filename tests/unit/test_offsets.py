@@ -145,3 +145,36 @@ def test_a_record_missed_by_an_in_order_reader_is_read_again_after_a_second():
     assert ledger.stuck(TP0, highwater=300, now=1000.0 + offsets.MISSED_S) == 298
     ledger.done(TP0, 298)  # read again: the frontier moves, the miss is forgotten
     assert ledger.stuck(TP0, highwater=300, now=1100.0) is None
+
+
+def test_after_a_failed_batch_an_in_order_reader_takes_nothing_until_the_re_read():
+    ledger = Ledger()
+    ledger.start(TP0, 5)
+    shell = Shell(SimpleNamespace(), SimpleNamespace(), "orderflow-test", ledger, partitions=6)  # type: ignore[arg-type]
+    failed = asyncio.Event()
+    handled: list[list[int]] = []
+
+    def record(offset: int) -> Any:
+        where = {"topic": TP0.topic, "partition": TP0.partition, "offset": offset}
+        return SimpleNamespace(message=SimpleNamespace(tp=TP0, headers=[], **where))
+
+    async def events() -> AsyncIterator[Any]:
+        for offset in (5, 6, 7):
+            yield record(offset)
+        await failed.wait()  # the batch 5-7 failed
+        yield record(8)  # beyond the frontier (5): not taken, the partition is to be re-read
+        for offset in (5, 6, 7, 8):  # the ledger's re-read
+            yield record(offset)
+
+    async def handle(batch: list[Any]) -> None:
+        offsets = [event.message.offset for event in batch]
+        handled.append(offsets)
+        if len(handled) == 1:
+            failed.set()
+            raise RuntimeError("the first batch fails")
+
+    stream = SimpleNamespace(prefix="streams.agents.test.in_order_test", events=events)
+    asyncio.run(shell.each_batch(stream, handle, in_order=True))  # type: ignore[arg-type]
+    assert handled == [[5, 6, 7], [5, 6, 7, 8]]
+    assert ledger.frontier[TP0] == 9
+    assert ledger._missed[TP0] == 5  # 8 came while 5 was still to be read again
