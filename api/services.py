@@ -94,7 +94,10 @@ async def ask_worker(
     or answers anything else: 503 naming `what`."""
     try:
         answer = await worker.get(path, params=params)
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, OSError, AttributeError) as exc:
+        # AttributeError: a worker killed while httpx connects can leave anyio reading the
+        # peer of a socket that is gone ('NoneType' object has no attribute 'getpeername');
+        # the crash test met it as a 500 on POST /inventory/{sku}/adjustments
         raise HTTPException(503, f"{what} unavailable: {exc!r}") from exc
     if answer.status_code == 404:
         return None

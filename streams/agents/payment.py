@@ -12,6 +12,7 @@ from typing import Any
 import faust
 
 from orderflow.roles import BY_NAME
+from schemas import messages
 from schemas.events import Message
 from streams.app import app, settings, shell, source, table
 from streams.domain import payment
@@ -50,14 +51,21 @@ async def decide_payment(
         return payment.refund(state, msg, now)
     if msg.type != "AuthorizePayment" or state is not None:
         return state, []
-    amount = money(msg.data["amount"])
-    if payment.fraud_suspected(
-        _spent(msg.data["customer_id"]), amount, money(settings.fraud_limit)
-    ):
+    asked = messages.typed(msg, messages.AuthorizePayment)
+    amount = money(asked.amount)
+    if payment.fraud_suspected(_spent(asked.customer_id), amount, money(settings.fraud_limit)):
         verdict = payment.FRAUD
     else:
-        verdict = await _gateway(msg.data["scenario"])
+        verdict = await _gateway(asked.scenario)
     return payment.authorize(state, msg, now, verdict)
+
+
+def _command(msg: Message) -> messages.AuthorizePayment | messages.RefundPayment:
+    """A payment command (what payments.commands.v1 carries)."""
+    command = messages.payload(msg)
+    if not isinstance(command, messages.AuthorizePayment | messages.RefundPayment):
+        raise TypeError(f"{msg.type} on {msg.topic}")
+    return command
 
 
 def count_spend(msg: Message, before: Any, after: Any) -> None:
@@ -75,10 +83,10 @@ async def payment_agent(stream: faust.StreamT) -> None:
         decide_payment,
         payment.PaymentState.from_json,
         payment.PaymentState.to_json,
-        key_of=lambda m: str(m.data["order_id"]),
+        key_of=lambda m: _command(m).order_id,
         committed=count_spend,
         # gateway calls wait (retries back off for seconds): many side by side; one
         # customer's commands one at a time (the fraud window reads and adds their spend)
         side_by_side=settings.payment_side_by_side,
-        lane_of=lambda m: str(m.data["customer_id"]),
+        lane_of=lambda m: _command(m).customer_id,
     )

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from schemas import messages
 from schemas.events import Message
 from streams.domain.money import money
 
@@ -25,7 +26,7 @@ def contributions(msg: Message) -> dict[str, Decimal]:
     if msg.type == "OrderPlaced":
         return {"orders": Decimal(1)}
     if msg.type == "OrderConfirmed":
-        return {"revenue": money(msg.data["total_amount"])}
+        return {"revenue": money(messages.typed(msg, messages.OrderConfirmed).total_amount)}
     if msg.type == "OrderCancelled":
         return {"cancellations": Decimal(1)}
     return {}

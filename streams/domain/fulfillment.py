@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from schemas import topics
+from schemas import messages, topics
 from schemas.events import Envelope, Message, derive_id
 from streams.domain.money import money
 
@@ -74,18 +74,25 @@ def tracking_id(order_id: str) -> str:
 
 def _event(msg: Message, event_type: str, now: int, **data: Any) -> Message:
     return msg.caused(
-        event_type, topics.FULFILLMENT_EVENTS.name, msg.data["order_id"], data, PRODUCER, now
+        event_type, topics.FULFILLMENT_EVENTS.name, data["order_id"], data, PRODUCER, now
     )
+
+
+# What the warehouse is told: by the order saga (schedule, cancel) and by the carrier's clock.
+COMMANDS = (messages.ScheduleFulfillment, messages.CancelFulfillment, messages.AdvanceShipment)
 
 
 def decide(
     state: Shipment | None, msg: Message, now: int, delays: CarrierDelays
 ) -> tuple[Shipment | None, list[Message]]:
-    order_id = msg.data["order_id"]
-    if msg.type == "ScheduleFulfillment":
+    command = messages.payload(msg)
+    if not isinstance(command, COMMANDS):
+        return state, []
+    order_id = command.order_id
+    if isinstance(command, messages.ScheduleFulfillment):
         if state is not None:
             return state, []
-        warehouse = warehouse_for(msg.data["shipping_address"]["country"])
+        warehouse = warehouse_for(command.shipping_address.country)
         event = _event(msg, "FulfillmentScheduled", now, order_id=order_id, warehouse=warehouse)
         return Shipment(
             order_id,
@@ -94,18 +101,18 @@ def decide(
             now + delays.ship_ms,
             msg.envelope.correlation_id,
             event.envelope.event_id,
-            tuple(msg.data["items"]),
+            tuple(asdict(line) for line in command.items),
         ), [event]
     if state is None:
         return state, []
-    if msg.type == "CancelFulfillment":
+    if isinstance(command, messages.CancelFulfillment):
         if state.stage != SCHEDULED:
             return state, []  # gone already (the saga sees OrderShipped) or stopped
         event = _event(
             msg, "FulfillmentCancelled", now, order_id=order_id, warehouse=state.warehouse
         )
         return replace(state, stage=CANCELLED, last_event_id=event.envelope.event_id), [event]
-    if msg.type == "AdvanceShipment" and state.in_transit and now >= state.due_at:
+    if isinstance(command, messages.AdvanceShipment) and state.in_transit and now >= state.due_at:
         if state.stage == SCHEDULED:
             event = _event(
                 msg,

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from schemas import topics
+from schemas import messages, topics
 from schemas.events import Message
 from schemas.statuses import OUT_OF_STOCK, UNKNOWN_SKU
 
@@ -108,15 +108,14 @@ def _level(item: StockItem, cause: Message, now: int) -> Message:
     )
 
 
-def _answer(event_type: str, cause: Message, now: int, **extra: Any) -> Message:
-    data = {
-        "order_id": cause.data["order_id"],
-        "sku": cause.data["sku"],
-        "quantity": int(cause.data["quantity"]),
-        **extra,
-    }
+# What the order saga asks of a SKU for one order line.
+Line = messages.ReserveStock | messages.ReleaseStock | messages.ShipStock
+
+
+def _answer(event_type: str, cause: Message, line: Line, now: int, **extra: Any) -> Message:
+    data = {"order_id": line.order_id, "sku": line.sku, "quantity": line.quantity, **extra}
     return cause.caused(
-        event_type, topics.INVENTORY_EVENTS.name, data["order_id"], data, PRODUCER, now
+        event_type, topics.INVENTORY_EVENTS.name, line.order_id, data, PRODUCER, now
     )
 
 
@@ -125,13 +124,14 @@ ADJUSTMENT_MEMORY = 64
 
 
 def adjust_stock(item: StockItem | None, msg: Message, now: int) -> Decision:
+    adjust = messages.typed(msg, messages.AdjustStock)
     current = item or StockItem(sku=msg.key)
     if msg.envelope.event_id in current.recent_adjustments:
         return item, []
-    if msg.data.get("set_on_hand") is not None:
-        on_hand = int(msg.data["set_on_hand"])
+    if adjust.set_on_hand is not None:
+        on_hand = adjust.set_on_hand
     else:
-        on_hand = current.on_hand + int(msg.data.get("delta") or 0)
+        on_hand = current.on_hand + (adjust.delta or 0)
     if on_hand < current.reserved or on_hand < 0:
         # Refused: physical stock cannot go below what is held for orders. The API checks
         # this first; here it guards against a race with reservations.
@@ -142,34 +142,38 @@ def adjust_stock(item: StockItem | None, msg: Message, now: int) -> Decision:
 
 
 def reserve_stock(item: StockItem | None, msg: Message, now: int) -> Decision:
-    order_id, quantity = msg.data["order_id"], int(msg.data["quantity"])
+    line = messages.typed(msg, messages.ReserveStock)
+    order_id = line.order_id
     if item is None:
-        return item, [_answer("StockRejected", msg, now, reason=UNKNOWN_SKU, available=0)]
+        return item, [_answer("StockRejected", msg, line, now, reason=UNKNOWN_SKU, available=0)]
     if order_id in item.holds or order_id in item.released or order_id in item.shipped_orders:
         # Already decided for this order: answer the same way again.
         if order_id in item.holds:
-            return item, [_answer("StockReserved", msg, now)]
+            return item, [_answer("StockReserved", msg, line, now)]
         return item, []
-    if quantity > item.available:
-        return item, [
-            _answer("StockRejected", msg, now, reason=OUT_OF_STOCK, available=item.available)
-        ]
-    updated = replace(item, holds={**item.holds, order_id: quantity})
-    return updated, [_answer("StockReserved", msg, now), _level(updated, msg, now)]
+    if line.quantity > item.available:
+        rejected = _answer(
+            "StockRejected", msg, line, now, reason=OUT_OF_STOCK, available=item.available
+        )
+        return item, [rejected]
+    updated = replace(item, holds={**item.holds, order_id: line.quantity})
+    return updated, [_answer("StockReserved", msg, line, now), _level(updated, msg, now)]
 
 
 def release_stock(item: StockItem | None, msg: Message, now: int) -> Decision:
-    order_id = msg.data["order_id"]
+    line = messages.typed(msg, messages.ReleaseStock)
+    order_id = line.order_id
     if item is None or order_id not in item.holds:
         return item, []
     holds = {oid: units for oid, units in item.holds.items() if oid != order_id}
     released = _remember(item.released, order_id, msg.envelope.occurred_at)
     updated = replace(item, holds=holds, released=released)
-    return updated, [_answer("StockReleased", msg, now), _level(updated, msg, now)]
+    return updated, [_answer("StockReleased", msg, line, now), _level(updated, msg, now)]
 
 
 def ship_stock(item: StockItem | None, msg: Message, now: int) -> Decision:
-    order_id = msg.data["order_id"]
+    line = messages.typed(msg, messages.ShipStock)
+    order_id = line.order_id
     if item is None or order_id not in item.holds:
         return item, []  # never held, released, or shipped already
     units = item.holds[order_id]
@@ -181,7 +185,7 @@ def ship_stock(item: StockItem | None, msg: Message, now: int) -> Decision:
         shipped=item.shipped + units,
         shipped_orders=_remember(item.shipped_orders, order_id, msg.envelope.occurred_at),
     )
-    return updated, [_answer("StockShipped", msg, now), _level(updated, msg, now)]
+    return updated, [_answer("StockShipped", msg, line, now), _level(updated, msg, now)]
 
 
 HANDLERS: dict[str, Callable[[StockItem | None, Message, int], Decision]] = {

@@ -36,7 +36,7 @@ SUBJECTS = {
 
 def notice(transition: Message, recipient: str, now: int) -> Message:
     """The NotificationSent for one customer-visible transition (an event about the order)."""
-    order_id = str(transition.data["order_id"])
+    order_id = transition.key  # every event about an order is keyed by it (schemas/topics.py)
     return transition.caused(
         "NotificationSent",
         topics.NOTIFICATIONS_EVENTS.name,

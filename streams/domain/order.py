@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from schemas import topics
+from schemas import messages, topics
 from schemas.events import Message
 from schemas.statuses import (
     CANCELLED,
@@ -212,7 +212,7 @@ def _authorize(state: OrderState, emit: _Emitter) -> Message:
 def stock_reserved(state: OrderState | None, msg: Message, now: int) -> Decision:
     if state is None:
         return state, []
-    sku, emit = msg.data["sku"], _Emitter(msg, now)
+    sku, emit = messages.typed(msg, messages.StockReserved).sku, _Emitter(msg, now)
     if state.stage == ENDED:
         # A reservation that lands after the order was cancelled is given straight back;
         # re-sending is safe, inventory releases once per (order_id, sku).
@@ -232,17 +232,18 @@ def stock_reserved(state: OrderState | None, msg: Message, now: int) -> Decision
 def stock_rejected(state: OrderState | None, msg: Message, now: int) -> Decision:
     if state is None or state.stage != RESERVING:
         return state, []
-    detail = f"{msg.data['sku']}: wanted {msg.data['quantity']}, available {msg.data['available']}"
-    return _cancel(state, msg.data["reason"], detail, _Emitter(msg, now))
+    rejected = messages.typed(msg, messages.StockRejected)
+    detail = f"{rejected.sku}: wanted {rejected.quantity}, available {rejected.available}"
+    return _cancel(state, rejected.reason, detail, _Emitter(msg, now))
 
 
 def payment_authorized(state: OrderState | None, msg: Message, now: int) -> Decision:
     if state is None:
         return state, []
-    emit = _Emitter(msg, now)
+    authorized, emit = messages.typed(msg, messages.PaymentAuthorized), _Emitter(msg, now)
     if state.stage == ENDED and state.authorized_amount is None:
         # Cancelled while the gateway was deciding: the money goes straight back.
-        state = replace(state, authorized_amount=str(money(msg.data["amount"])))
+        state = replace(state, authorized_amount=str(money(authorized.amount)))
         return _refund(state, emit)
     if state.stage != AUTHORIZING:
         return state, []
@@ -250,14 +251,14 @@ def payment_authorized(state: OrderState | None, msg: Message, now: int) -> Deci
         state,
         status=CONFIRMED,
         stage=FULFILLING,
-        authorized_amount=str(money(msg.data["amount"])),
+        authorized_amount=str(money(authorized.amount)),
     )
     return state, [
         emit.order_event(
             state,
             "OrderConfirmed",
-            total_amount=money(msg.data["amount"]),
-            currency=msg.data["currency"],
+            total_amount=money(authorized.amount),
+            currency=authorized.currency,
         ),
         emit(
             "ScheduleFulfillment",
@@ -273,8 +274,9 @@ def payment_authorized(state: OrderState | None, msg: Message, now: int) -> Deci
 def payment_declined(state: OrderState | None, msg: Message, now: int) -> Decision:
     if state is None or state.stage != AUTHORIZING:
         return state, []
-    reason = CANCEL_REASON_BY_DECLINE.get(msg.data.get("code", ""), PAYMENT_DECLINED)
-    return _cancel(state, reason, str(msg.data["reason"]), _Emitter(msg, now))
+    declined = messages.typed(msg, messages.PaymentDeclined)
+    reason = CANCEL_REASON_BY_DECLINE.get(declined.code, PAYMENT_DECLINED)
+    return _cancel(state, reason, declined.reason, _Emitter(msg, now))
 
 
 def fulfillment_scheduled(state: OrderState | None, msg: Message, now: int) -> Decision:

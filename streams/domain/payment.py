@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from schemas import topics
+from schemas import messages, topics
 from schemas.events import Message, derive_id
 from streams.domain.money import money
 
@@ -97,17 +97,17 @@ def authorize(
     state: PaymentState | None, msg: Message, now: int, verdict: Verdict
 ) -> tuple[PaymentState, list[Message]]:
     """Record the verdict and announce it; an order already decided gets nothing new."""
-    data = msg.data
+    asked = messages.typed(msg, messages.AuthorizePayment)
     if state is not None:
         return state, []
     state = PaymentState(
-        order_id=data["order_id"],
-        customer_id=data["customer_id"],
+        order_id=asked.order_id,
+        customer_id=asked.customer_id,
         outcome=verdict.outcome,
-        amount=str(money(data["amount"])),
-        currency=data["currency"],
+        amount=str(money(asked.amount)),
+        currency=asked.currency,
         authorization_id=(
-            derive_id("authorization", data["order_id"]) if verdict.outcome == AUTHORIZED else None
+            derive_id("authorization", asked.order_id) if verdict.outcome == AUTHORIZED else None
         ),
         code=verdict.code,
         reason=verdict.reason,

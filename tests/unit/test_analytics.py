@@ -17,7 +17,9 @@ def _event(event_type: str, **data: object) -> Message:
 def test_orders_revenue_and_cancellations_count():
     placed = analytics.count(None, 10, _event("OrderPlaced"))
     assert placed == {"orders": "1", "offset": 10}
-    confirmed = analytics.count(placed, 11, _event("OrderConfirmed", total_amount="24.68"))
+    confirmed = analytics.count(
+        placed, 11, _event("OrderConfirmed", total_amount=Decimal("24.68"), currency="EUR")
+    )
     assert confirmed == {"orders": "1", "revenue": "24.68", "offset": 11}
     cancelled = analytics.count(confirmed, 12, _event("OrderCancelled", reason="X"))
     assert cancelled == {"orders": "1", "revenue": "24.68", "cancellations": "1", "offset": 12}

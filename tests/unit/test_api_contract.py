@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 
+import httpx
 import pytest
 from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
 from elasticsearch import ApiError, ConnectionTimeout
@@ -149,3 +150,26 @@ def test_a_query_elasticsearch_refuses_is_a_422(client, monkeypatch):
     monkeypatch.setattr(client.app.state.services.es, "search", refuses)
     answer = client.get("/orders?customer_id=alice")
     assert answer.status_code == 422, answer.text
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        lambda: httpx.ConnectError("connection refused"),
+        # what anyio raises when the worker dies while httpx connects (the crash test's 500)
+        lambda: AttributeError("'NoneType' object has no attribute 'getpeername'"),
+    ],
+    ids=["refused", "killed-while-connecting"],
+)
+def test_a_worker_that_cannot_be_asked_is_a_503(client, monkeypatch, failure):
+    async def cannot(*_args, **_kwargs):
+        raise failure()
+
+    services = client.app.state.services
+    monkeypatch.setattr(services.inventory, "get", cannot)
+    monkeypatch.setattr(services.analytics, "get", cannot)
+    for path, worker in (("/inventory/SKU-1", "inventory"), ("/analytics/live", "analytics")):
+        answer = client.get(path)
+        assert answer.status_code == 503, (path, answer.text)
+        assert f"{worker} worker unavailable" in answer.json()["detail"]
+    assert client.post("/inventory/SKU-1/adjustments", json={"delta": 2}).status_code == 503
