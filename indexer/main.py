@@ -20,7 +20,7 @@ from elasticsearch import ConnectionError as EsConnectionError
 
 from indexer.index import ensure_events_index, ensure_orders_index
 from indexer.projection import event_document, order_id_of, project
-from orderflow import config, elastic, kafka, metrics
+from orderflow import config, elastic, kafka, metrics, retry
 from orderflow.logs import setup_logging
 from schemas import topics
 from schemas.codec import Codec, DecodeError, dead_letter_headers, for_confluent
@@ -61,8 +61,9 @@ class Indexer:
         self.dead_letters = Producer(kafka.producer_settings(settings.kafka_bootstrap))
 
     def retry(self, what: str, call: Callable[[], T]) -> T:
-        """Call until it succeeds (or we are stopping): outages are waited out, not fatal."""
-        delay = 0.5
+        """Call until it succeeds (or we are stopping): outages are waited out, not fatal
+        (orderflow/retry.py)."""
+        waits = retry.waits()
         while True:
             try:
                 return call()
@@ -74,9 +75,9 @@ class Indexer:
                 error = exc
             if self.stop.is_set():
                 raise SystemExit(0)
-            log.warning("%s failed, retrying in %.1fs: %r", what, delay, error)
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
+            wait = next(waits)
+            log.warning("%s failed, retrying in %.1fs: %r", what, wait, error)
+            time.sleep(wait)
 
     def run(self) -> None:
         self.retry(

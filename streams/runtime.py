@@ -30,7 +30,7 @@ from typing import Any
 import faust
 from faust.types import TP
 
-from orderflow import kafka, metrics
+from orderflow import kafka, metrics, retry
 from schemas import topics
 from schemas.codec import Codec, DecodeError, dead_letter_headers, headers_for
 from schemas.events import Message, now_millis
@@ -594,12 +594,12 @@ def _where(event: faust.EventT) -> tuple[str, int, int]:
 
 
 async def _until_registry_answers(call: Callable[[], Any]) -> Any:
-    """Run a codec call, waiting out a registry outage with capped backoff."""
-    delay = 0.5
+    """Run a codec call, waiting out a registry outage (orderflow/retry.py)."""
+    waits = retry.waits()
     while True:
         try:
             return call()
         except RegistryUnavailable as exc:
-            log.warning("schema registry unavailable, retrying in %.1fs: %s", delay, exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
+            wait = next(waits)
+            log.warning("schema registry unavailable, retrying in %.1fs: %s", wait, exc)
+            await asyncio.sleep(wait)

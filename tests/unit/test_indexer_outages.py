@@ -65,3 +65,11 @@ def test_an_elasticsearch_timeout_is_waited_out(monkeypatch: pytest.MonkeyPatch)
 
     assert indexer.retry("bulk write", call) == "ok"
     assert answers == []
+
+
+def test_every_outage_is_waited_out_with_the_same_doubling_waits():
+    from itertools import islice
+
+    from orderflow import retry
+
+    assert list(islice(retry.waits(), 7)) == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
