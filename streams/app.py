@@ -1,6 +1,8 @@
-"""The Faust app of one worker role (orderflow/roles.py), and what every role's agents share:
-the shell, topic and table helpers, and the readiness page. The agents themselves live in
-streams/agents/<role>.py; `orderflow worker ROLE` imports this module, then that one.
+"""The Faust app of one worker role (orderflow/roles.py), built by `build(settings)`, and what
+every role's agents share: the shell, topic and table helpers, and the worker's own pages
+(metrics, liveness, readiness). Each role's agents, tables and pages are installed on it by
+`streams/agents/<role>.py`, `install(worker)`; `orderflow worker ROLE` does both
+(streams/worker.py). Nothing happens on import.
 
 Each agent is the same shell (streams/runtime.py) around a pure decider (streams/domain/).
 State lives in RocksDB tables (Faust's RocksDB store, rocksdict driver) backed by Kafka
@@ -10,6 +12,7 @@ changelog topics.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import faust
@@ -17,137 +20,148 @@ from faust.web import Request, Response, View
 from mode.utils.times import want_seconds
 
 from orderflow import config, health, kafka, metrics, roles
-from orderflow.logs import setup_logging
 from schemas.codec import Codec
 from schemas.registry import SchemaRegistry
 from streams import faust_patches, offsets
 from streams.runtime import Shell
 
-settings = config.load()
-if settings.role not in roles.BY_NAME:
-    raise SystemExit(f"ORDERFLOW_ROLE must be one of {', '.join(roles.NAMES)}")
-setup_logging()
 
-APP_ID = roles.app_id(settings.app_id, settings.role)
-# A second worker of a role runs with its own port (ORDERFLOW_WORKER_WEB_PORT) and its own
-# RocksDB directory; Faust shares the role's partitions between them.
-_web_port = settings.worker_web_port or settings.worker_port(settings.role)
-_instance = settings.role if not settings.worker_web_port else f"{settings.role}-{_web_port}"
-app = faust.App(
-    APP_ID,
-    broker=f"kafka://{settings.kafka_bootstrap}",
-    store="rocksdb://",  # Faust's RocksDB store; its driver is rocksdict (see table())
-    datadir=str(settings.state_dir / "workers" / _instance),
-    topic_partitions=settings.partitions,
-    topic_replication_factor=1,
-    table_standby_replicas=0,
-    consumer_auto_offset_reset="earliest",
-    # A killed worker's partitions come back after this, not after Faust's default minute.
-    broker_session_timeout=10.0,
-    broker_heartbeat_interval=2.0,
-    producer_linger_ms=settings.producer_linger_ms,
-    web_bind=settings.worker_web_host,
-    web_host=settings.worker_web_host,
-    web_port=_web_port,
-    web_enabled=True,
-)
-# our ledger decides commits; table writes can be awaited (streams/faust_patches.py)
-faust_patches.install(app)
-shell = Shell(
-    app,
-    Codec(SchemaRegistry(settings.registry_url)),
-    APP_ID,
-    offsets.LEDGER,
-    partitions=settings.partitions,
-    side_by_side=settings.side_by_side,
-)
+@dataclass(frozen=True)
+class Worker:
+    """One worker process: its settings (the role among them), its Faust app, the shell its
+    agents share."""
+
+    settings: config.Settings
+    app: faust.App
+    shell: Shell
+
+    def source(self, *names: str) -> faust.TopicT:
+        """Public topics, read as raw bytes: the shell decodes (or dead-letters) each record."""
+        return self.app.topic(*names, key_serializer="raw", value_serializer="raw")
+
+    def table(
+        self, name: str, help_: str, default: type | None = None, windowed: bool = False
+    ) -> faust.types.TableT:
+        """A RocksDB table. Values are JSON (readable with kcat on the changelog topic). Keys
+        of plain tables are the raw bytes of the source topics' keys, so a key's changelog
+        partition is the one Faust's router computes for it (table_route finds the owner);
+        windowed tables key by (key, window) tuples, which need JSON."""
+        return self.app.Table(
+            name,
+            default=default,
+            partitions=self.settings.partitions,
+            # bytes keys serialise raw; str keys are encoded on the way in (UTF-8)
+            key_type=str if windowed else bytes,
+            options={"driver": "rocksdict"},
+            help=help_,
+        )
+
+    def declare_own_topics(self) -> list[str]:
+        """Create the role's changelog topics before the worker starts.
+        Faust would create them itself, but after its consumer took a metadata snapshot; a
+        table write then compares against the stale snapshot (0 partitions) and the agent
+        crashes with PartitionsMismatch until the next rebalance. Names and retention come
+        from Faust's own topic objects. Returns the topics it created."""
+        wanted: dict[str, dict[str, str]] = {}
+        for tab in self.app.tables.values():
+            changelog = tab.changelog_topic
+            policies = [
+                p
+                for p, on in (("compact", changelog.compacting), ("delete", changelog.deleting))
+                if on
+            ]
+            config_ = {"cleanup.policy": ",".join(policies) or "delete"}
+            if changelog.retention is not None:
+                config_["retention.ms"] = str(int(want_seconds(changelog.retention) * 1000))
+            wanted[changelog.get_topic_name()] = config_
+        settings = self.settings
+        return kafka.ensure_topics(settings.kafka_bootstrap, settings.partitions, wanted)
+
+    def consumer_lag(self) -> Iterator[metrics.LagReading]:
+        """Per assigned partition of the agents' topics: its highwater minus the ledger's
+        frontier (records not finished yet). Read when /metrics/ is scraped (registered by
+        streams/worker.py: one per process)."""
+        consumer: Any = self.app.consumer
+        for tp in consumer.assignment():
+            try:
+                highwater = consumer.highwater(tp)
+            except Exception:  # not fetched yet: nothing to say
+                continue
+            lag = offsets.LEDGER.lag(tp, highwater)
+            if lag is not None:
+                yield tp.topic, tp.partition, lag
 
 
-def source(*names: str) -> faust.TopicT:
-    """Public topics, read as raw bytes: the shell decodes (or dead-letters) each record."""
-    return app.topic(*names, key_serializer="raw", value_serializer="raw")
-
-
-def declare_own_topics() -> list[str]:
-    """Create the role's changelog topics before the worker starts.
-    Faust would create them itself, but after its consumer took a metadata snapshot; a table
-    write then compares against the stale snapshot (0 partitions) and the agent crashes with
-    PartitionsMismatch until the next rebalance. Names and retention come from Faust's own
-    topic objects. Returns the topics it created."""
-    wanted: dict[str, dict[str, str]] = {}
-    for tab in app.tables.values():
-        changelog = tab.changelog_topic
-        policies = [
-            p for p, on in (("compact", changelog.compacting), ("delete", changelog.deleting)) if on
-        ]
-        config_ = {"cleanup.policy": ",".join(policies) or "delete"}
-        if changelog.retention is not None:
-            config_["retention.ms"] = str(int(want_seconds(changelog.retention) * 1000))
-        wanted[changelog.get_topic_name()] = config_
-    return kafka.ensure_topics(settings.kafka_bootstrap, settings.partitions, wanted)
-
-
-def table(
-    name: str, help_: str, default: type | None = None, windowed: bool = False
-) -> faust.types.TableT:
-    """A RocksDB table. Values are JSON (readable with kcat on the changelog topic). Keys
-    of plain tables are the raw bytes of the source topics' keys, so a key's changelog
-    partition is the one Faust's router computes for it (table_route finds the owner);
-    windowed tables key by (key, window) tuples, which need JSON."""
-    return app.Table(
-        name,
-        default=default,
+def build(settings: config.Settings) -> Worker:
+    """The worker of `settings.role`: its Faust app with OrderFlow's patches installed, the
+    shared shell and the worker's own pages; no agent yet (streams/agents/<role>.py)."""
+    if settings.role not in roles.BY_NAME:
+        raise ValueError(f"the role must be one of {', '.join(roles.NAMES)}: {settings.role!r}")
+    app_id = roles.app_id(settings.app_id, settings.role)
+    # A second worker of a role runs with its own port (ORDERFLOW_WORKER_WEB_PORT) and its
+    # own RocksDB directory; Faust shares the role's partitions between them.
+    web_port = settings.worker_web_port or settings.worker_port(settings.role)
+    instance = settings.role if not settings.worker_web_port else f"{settings.role}-{web_port}"
+    app = faust.App(
+        app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="rocksdb://",  # Faust's RocksDB store; its driver is rocksdict (Worker.table)
+        datadir=str(settings.state_dir / "workers" / instance),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        table_standby_replicas=0,
+        consumer_auto_offset_reset="earliest",
+        # A killed worker's partitions come back after this, not after Faust's default minute.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
+        producer_linger_ms=settings.producer_linger_ms,
+        web_bind=settings.worker_web_host,
+        web_host=settings.worker_web_host,
+        web_port=web_port,
+        web_enabled=True,
+    )
+    # our ledger decides commits; table writes can be awaited (streams/faust_patches.py)
+    faust_patches.install(app)
+    shell = Shell(
+        app,
+        Codec(SchemaRegistry(settings.registry_url)),
+        app_id,
+        offsets.LEDGER,
         partitions=settings.partitions,
-        # bytes keys serialise raw; str keys are encoded on the way in (UTF-8)
-        key_type=str if windowed else bytes,
-        options={"driver": "rocksdict"},
-        help=help_,
+        side_by_side=settings.side_by_side,
     )
+    worker = Worker(settings, app, shell)
+    _pages(worker)
+    return worker
 
 
-def consumer_lag() -> Iterator[metrics.LagReading]:
-    """Per assigned partition of the agents' topics: its highwater minus the ledger's frontier
-    (records not finished yet). Read when /metrics/ is scraped."""
-    consumer: Any = app.consumer
-    for tp in consumer.assignment():
-        try:
-            highwater = consumer.highwater(tp)
-        except Exception:  # not fetched yet: nothing to say
-            continue
-        lag = offsets.LEDGER.lag(tp, highwater)
-        if lag is not None:
-            yield tp.topic, tp.partition, lag
+def _pages(worker: Worker) -> None:
+    app, settings = worker.app, worker.settings
 
+    @app.page("/metrics/")
+    async def prometheus_metrics(web: View, request: Request) -> Response:
+        """This worker's series (orderflow/metrics.py) in the Prometheus text format."""
+        return web.bytes(metrics.exposition(), headers={"Content-Type": metrics.CONTENT_TYPE})
 
-metrics.register_lag(consumer_lag)
+    @app.page("/healthz/")
+    async def liveness(web: View, request: Request) -> Response:
+        """The process is alive and its web server answers; nothing else is asked."""
+        return web.json({"status": "ok", "role": settings.role})
 
-
-@app.page("/metrics/")
-async def prometheus_metrics(web: View, request: Request) -> Response:
-    """This worker's series (orderflow/metrics.py) in the Prometheus text format."""
-    return web.bytes(metrics.exposition(), headers={"Content-Type": metrics.CONTENT_TYPE})
-
-
-@app.page("/healthz/")
-async def liveness(web: View, request: Request) -> Response:
-    """The process is alive and its web server answers; nothing else is asked."""
-    return web.json({"status": "ok", "role": settings.role})
-
-
-@app.page("/readyz/")
-async def readiness(web: View, request: Request) -> Response:
-    """Ready once partitions are assigned, every table is recovered from its changelog, and
-    Kafka and the schema registry answer (checked concurrently, a second at most)."""
-    recovery = app.tables.recovery  # type: ignore[attr-defined]  # on TableManager, not its ABC
-    recovered = recovery.completed.is_set() and not app.rebalancing
-    dependencies = await health.states(health.checks(settings, "kafka", "schema_registry"))
-    ready = recovered and health.ready(dependencies)
-    return web.json(
-        {
-            "ready": ready,
-            "role": settings.role,
-            "tables": "recovered" if recovered else "recovering",
-            "dependencies": dependencies,
-        },
-        status=200 if ready else 503,
-    )
+    @app.page("/readyz/")
+    async def readiness(web: View, request: Request) -> Response:
+        """Ready once partitions are assigned, every table is recovered from its changelog,
+        and Kafka and the schema registry answer (checked concurrently, a second at most)."""
+        recovery = app.tables.recovery  # type: ignore[attr-defined]  # on TableManager
+        recovered = recovery.completed.is_set() and not app.rebalancing
+        dependencies = await health.states(health.checks(settings, "kafka", "schema_registry"))
+        ready = recovered and health.ready(dependencies)
+        return web.json(
+            {
+                "ready": ready,
+                "role": settings.role,
+                "tables": "recovered" if recovered else "recovering",
+                "dependencies": dependencies,
+            },
+            status=200 if ready else 503,
+        )

@@ -10,82 +10,81 @@ import faust
 
 from orderflow.roles import BY_NAME
 from schemas.events import Message, now_millis
-from streams.app import app, settings, shell, source, table
+from streams.app import Worker
 from streams.domain import fulfillment
 from streams.outbox import Stored, state_of, stored_value
 
 log = logging.getLogger("orderflow.streams")
-
-shipments_table = table("shipments", "Shipment per order_id: warehouse, stage, next due time")
-delays = fulfillment.CarrierDelays(
-    ship_ms=int(settings.ship_delay_s * 1000), deliver_ms=int(settings.deliver_delay_s * 1000)
-)
-
-
-# The shipments in transit, so the clock does not read every shipment ever made each tick.
-schedule = fulfillment.CarrierSchedule()
-
-
-def _track(_msg: Message, _before: Any, after: fulfillment.Shipment) -> None:
-    schedule.track(after)
-
-
-@app.agent(source(*BY_NAME["fulfillment"].inputs))
-async def fulfillment_agent(stream: faust.StreamT) -> None:
-    await shell.run(
-        stream,
-        shipments_table,
-        lambda state, msg, now: fulfillment.decide(state, msg, now, delays),
-        fulfillment.Shipment.from_json,
-        fulfillment.Shipment.to_json,
-        committed=_track,
-    )
-
-
-def _stored_shipments(left_over: list[str]) -> Iterator[fulfillment.Shipment]:
-    """Every shipment in the table; those whose stored outbox may not have left are also
-    named in `left_over`."""
-    for key, value in list(shipments_table.items()):
-        stored = Stored.from_table(value)
-        try:
-            shipment = fulfillment.Shipment.from_json(stored.state)
-        except (KeyError, TypeError, ValueError):
-            log.error("unreadable shipment state, skipped", extra={"order_id": key})
-            continue
-        if stored.outbox:
-            left_over.append(shipment.order_id)
-        yield shipment
 
 
 def _ended(shipment: fulfillment.Shipment) -> bool:
     return not shipment.in_transit
 
 
-@app.timer(interval=settings.carrier_tick_s)
-async def carrier_clock() -> None:
-    """The carrier's clock: every shipment whose next step is due (on this worker's
-    partitions) moves on. The step is decided by the agent's own shell, in the shipment's
-    lane, as if a tick had been read from fulfillment.commands.v1; it used to go out to that
-    topic and back, two records handled and written per step, for a decision about state this
-    worker owns (docs/architecture.md, "Hops per order")."""
-    if app.rebalancing:
-        return
-    left_over: list[str] = []
-    if schedule.rebuild_after_rebalance(
-        app.consumer_generation_id, lambda: _stored_shipments(left_over)
-    ):
-        # a step decided just before a crash: its events go out (again) now, not at the
-        # shipment's next step (a delivered one has none)
-        for order_id in left_over:
-            await shell.resend_here(shipments_table, order_id.encode(), order_id)
-    now = now_millis()
-    for order_id in schedule.due_now(now):
-        stored = state_of(stored_value(shipments_table, order_id))
-        if stored is None:
-            schedule.due.pop(order_id, None)
-            continue
-        tick = schedule.tick(fulfillment.Shipment.from_json(stored), now)
-        if tick is None:
-            continue
-        if not await shell.decide_here(shipments_table, order_id.encode(), tick, _ended):
-            schedule.ticked.pop(order_id, None)  # the agent is not running yet: next time
+def install(worker: Worker) -> None:
+    app, shell, settings = worker.app, worker.shell, worker.settings
+    shipments_table = worker.table(
+        "shipments", "Shipment per order_id: warehouse, stage, next due time"
+    )
+    delays = fulfillment.CarrierDelays(
+        ship_ms=int(settings.ship_delay_s * 1000), deliver_ms=int(settings.deliver_delay_s * 1000)
+    )
+    # The shipments in transit, so the clock does not read every shipment ever made each tick.
+    schedule = fulfillment.CarrierSchedule()
+
+    def track(_msg: Message, _before: Any, after: fulfillment.Shipment) -> None:
+        schedule.track(after)
+
+    @app.agent(worker.source(*BY_NAME["fulfillment"].inputs), name=f"{__name__}.fulfillment_agent")
+    async def fulfillment_agent(stream: faust.StreamT) -> None:
+        await shell.run(
+            stream,
+            shipments_table,
+            lambda state, msg, now: fulfillment.decide(state, msg, now, delays),
+            fulfillment.Shipment.from_json,
+            fulfillment.Shipment.to_json,
+            committed=track,
+        )
+
+    def stored_shipments(left_over: list[str]) -> Iterator[fulfillment.Shipment]:
+        """Every shipment in the table; those whose stored outbox may not have left are also
+        named in `left_over`."""
+        for key, value in list(shipments_table.items()):
+            stored = Stored.from_table(value)
+            try:
+                shipment = fulfillment.Shipment.from_json(stored.state)
+            except (KeyError, TypeError, ValueError):
+                log.error("unreadable shipment state, skipped", extra={"order_id": key})
+                continue
+            if stored.outbox:
+                left_over.append(shipment.order_id)
+            yield shipment
+
+    @app.timer(interval=settings.carrier_tick_s)
+    async def carrier_clock() -> None:
+        """The carrier's clock: every shipment whose next step is due (on this worker's
+        partitions) moves on. The step is decided by the agent's own shell, in the
+        shipment's lane, as if a tick had been read from fulfillment.commands.v1; it used to
+        go out to that topic and back, two records handled and written per step, for a
+        decision about state this worker owns (docs/architecture.md, "Hops per order")."""
+        if app.rebalancing:
+            return
+        left_over: list[str] = []
+        if schedule.rebuild_after_rebalance(
+            app.consumer_generation_id, lambda: stored_shipments(left_over)
+        ):
+            # a step decided just before a crash: its events go out (again) now, not at the
+            # shipment's next step (a delivered one has none)
+            for order_id in left_over:
+                await shell.resend_here(shipments_table, order_id.encode(), order_id)
+        now = now_millis()
+        for order_id in schedule.due_now(now):
+            stored = state_of(stored_value(shipments_table, order_id))
+            if stored is None:
+                schedule.due.pop(order_id, None)
+                continue
+            tick = schedule.tick(fulfillment.Shipment.from_json(stored), now)
+            if tick is None:
+                continue
+            if not await shell.decide_here(shipments_table, order_id.encode(), tick, _ended):
+                schedule.ticked.pop(order_id, None)  # the agent is not running yet: next time

@@ -6,29 +6,30 @@ import faust
 from faust.web import Request, Response, View
 
 from orderflow.roles import BY_NAME
-from streams.app import app, shell, source, table
+from streams.app import Worker
 from streams.domain import inventory
 from streams.outbox import state_of, stored_value
 
-stock_table = table("stock", "Stock per SKU: on_hand, holds per order, shipped")
 
+def install(worker: Worker) -> None:
+    app = worker.app
+    stock_table = worker.table("stock", "Stock per SKU: on_hand, holds per order, shipped")
 
-@app.agent(source(*BY_NAME["inventory"].inputs))
-async def inventory_agent(stream: faust.StreamT) -> None:
-    await shell.run_in_batches(
-        stream,
-        stock_table,
-        inventory.decide,
-        inventory.StockItem.from_json,
-        inventory.StockItem.to_json,
-    )
+    @app.agent(worker.source(*BY_NAME["inventory"].inputs), name=f"{__name__}.inventory_agent")
+    async def inventory_agent(stream: faust.StreamT) -> None:
+        await worker.shell.run_in_batches(
+            stream,
+            stock_table,
+            inventory.decide,
+            inventory.StockItem.from_json,
+            inventory.StockItem.to_json,
+        )
 
-
-@app.page("/inventory/{sku}/")
-@app.table_route(table=stock_table, match_info="sku")
-async def inventory_view(web: View, request: Request, sku: str) -> Response:
-    """GET /inventory/{sku} is served from the table, by the worker that owns the SKU."""
-    stored = state_of(stored_value(stock_table, sku))
-    if stored is None:
-        return web.json({"detail": f"unknown sku {sku!r}"}, status=404)
-    return web.json(inventory.StockItem.from_json(stored).view())
+    @app.page("/inventory/{sku}/")
+    @app.table_route(table=stock_table, match_info="sku")
+    async def inventory_view(web: View, request: Request, sku: str) -> Response:
+        """GET /inventory/{sku} is served from the table, by the worker that owns the SKU."""
+        stored = state_of(stored_value(stock_table, sku))
+        if stored is None:
+            return web.json({"detail": f"unknown sku {sku!r}"}, status=404)
+        return web.json(inventory.StockItem.from_json(stored).view())
