@@ -8,7 +8,8 @@ optionality). A schema change that adds a field adds it here too, or that test f
 `Message.data` stays the dict the Avro codec reads and writes; `payload(msg)` or
 `typed(msg, Class)` build the value from it. Fields a newer writer added and this code does
 not know yet are ignored; a missing required field is a TypeError (the shell parks the
-record on its dead-letter topic)."""
+record on its dead-letter topic). About 400 lines because it holds one small class per event
+of the contract (30 of them), and nothing else."""
 
 from __future__ import annotations
 

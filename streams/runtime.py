@@ -10,7 +10,7 @@ the old state (re-creating identical events with the same derived ids, which con
 or finds it handled and sends its stored outputs again. A reply can never be read before the
 state that expects it exists.
 
-Longer than the other modules (about 550 lines) on purpose: its three ways to decide (a
+Longer than the other modules (about 600 lines) on purpose: its three ways to decide (a
 record at a time side by side, `run`; a batch at a time, `run_in_batches` / `each_batch`; a
 decision the worker takes itself, `decide_here`) rest on one crash argument (the outbox, the
 ledger, what is known to have left), which reads best in one place."""
