@@ -187,7 +187,8 @@ async def cancel_order(order_id: str, request: Request) -> JSONResponse:
 
     async def look(last: dict[str, Any] = doc) -> dict[str, Any]:
         seen = await read_order(svc, order_id) or last
-        _refuse_cancel(seen)  # the parcel left before the cancel reached the warehouse
+        if seen["status"] != statuses.CANCELLED:
+            _refuse_cancel(seen)  # the parcel left before the cancel reached the warehouse
         return seen
 
     doc = await until(look, lambda seen: seen["status"] == statuses.CANCELLED, 10.0)

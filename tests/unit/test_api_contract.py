@@ -173,3 +173,21 @@ def test_a_worker_that_cannot_be_asked_is_a_503(client, monkeypatch, failure):
         assert answer.status_code == 503, (path, answer.text)
         assert f"{worker} worker unavailable" in answer.json()["detail"]
     assert client.post("/inventory/SKU-1/adjustments", json={"delta": 2}).status_code == 503
+
+
+def test_a_cancel_answers_200_with_the_order_once_the_read_model_shows_it_cancelled(
+    client, monkeypatch
+):
+    shown = iter(["PENDING", "PENDING", "CANCELLED"])  # before the command, then as it lands
+
+    async def get(*_args, **_kwargs):
+        status = next(shown, "CANCELLED")
+        reason = "CUSTOMER_REQUEST" if status == "CANCELLED" else None
+        order = {"order_id": "o-1", "status": status, "cancel_reason": reason, "timeline": []}
+        return {"_source": order}
+
+    monkeypatch.setattr(client.app.state.services.es, "get", get)
+    answer = client.post("/orders/o-1/cancel")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "CANCELLED"
+    assert [m.type for m in client.sent] == ["CancelOrder"]
