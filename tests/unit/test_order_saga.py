@@ -133,20 +133,21 @@ def _authorizing() -> tuple[order.OrderState, Message]:
     return state, asked[0]
 
 
+def _authorized(ask: Message, state: order.OrderState) -> Message:
+    return reply(
+        ask,
+        "PaymentAuthorized",
+        topics.PAYMENTS_EVENTS.name,
+        order_id=state.order_id,
+        amount=Decimal("10.50"),
+        currency="EUR",
+        authorization_id="auth-1",
+    )
+
+
 def test_authorized_payment_confirms_and_schedules_fulfillment():
     state, ask = _authorizing()
-    state, out = _run(
-        state,
-        reply(
-            ask,
-            "PaymentAuthorized",
-            topics.PAYMENTS_EVENTS.name,
-            order_id=state.order_id,
-            amount=Decimal("10.50"),
-            currency="EUR",
-            authorization_id="auth-1",
-        ),
-    )
+    state, out = _run(state, _authorized(ask, state))
     assert state.status == "CONFIRMED"
     assert types(out) == ["OrderConfirmed", "ScheduleFulfillment"]
     assert out[1].topic == topics.FULFILLMENT_COMMANDS.name
@@ -174,18 +175,7 @@ def test_declined_payment_releases_stock_and_cancels():
 
 def test_fulfillment_scheduled_moves_the_status_on():
     state, ask = _authorizing()
-    state, out = _run(
-        state,
-        reply(
-            ask,
-            "PaymentAuthorized",
-            topics.PAYMENTS_EVENTS.name,
-            order_id=state.order_id,
-            amount=Decimal("10.50"),
-            currency="EUR",
-            authorization_id="auth-1",
-        ),
-    )
+    state, out = _run(state, _authorized(ask, state))
     state, nothing = _run(
         state,
         reply(
@@ -211,18 +201,7 @@ def test_events_for_an_unknown_order_are_ignored():
 
 def _confirmed() -> tuple[order.OrderState, Message]:
     state, ask = _authorizing()
-    state, out = _run(
-        state,
-        reply(
-            ask,
-            "PaymentAuthorized",
-            topics.PAYMENTS_EVENTS.name,
-            order_id=state.order_id,
-            amount=Decimal("10.50"),
-            currency="EUR",
-            authorization_id="auth-1",
-        ),
-    )
+    state, out = _run(state, _authorized(ask, state))
     return state, out[1]
 
 
@@ -266,18 +245,7 @@ def test_cancel_while_authorizing_refunds_a_late_authorization():
     state, ask = _authorizing()
     state, after = _run(state, _cancel_cmd(state, ask))
     assert types(after) == ["ReleaseStock", "OrderCancelled"]
-    state, late = _run(
-        state,
-        reply(
-            ask,
-            "PaymentAuthorized",
-            topics.PAYMENTS_EVENTS.name,
-            order_id=state.order_id,
-            amount=Decimal("10.50"),
-            currency="EUR",
-            authorization_id="auth-1",
-        ),
-    )
+    state, late = _run(state, _authorized(ask, state))
     assert types(late) == ["RefundPayment"] and late[0].data["amount"] == Decimal("10.50")
     assert state.refunded
 
