@@ -170,6 +170,73 @@ def test_an_incompatible_change_is_refused_and_nothing_is_registered(
         _read(_write(v1, _record()), writer=v1, reader=v2)
 
 
+# Stock figures were Avro ints until 2026-12 and are longs now: int -> long is a promotion a
+# reader accepts, so the change is BACKWARD compatible (tests/unit/test_stock_schemas.py reads
+# old records with the new schema without a registry).
+STOCK_EVENT = "StockLevelChanged"
+STOCK_FIGURES = ("on_hand", "reserved", "available", "shipped")
+
+
+def _stock_record(**figures: Any) -> dict[str, Any]:
+    message = place_order()
+    return {
+        "envelope": {**message.envelope.to_avro(), "event_type": STOCK_EVENT},
+        "sku": "SKU-1",
+        "on_hand": 7,
+        "reserved": 2,
+        "available": 5,
+        "cause": "ReserveStock",
+        "shipped": 1,
+        **figures,
+    }
+
+
+def test_stock_figures_widened_from_int_to_long_are_accepted_and_old_records_still_read(
+    stack: config.Settings, registry: SchemaRegistry, request: pytest.FixtureRequest
+):
+    subject = f"{_topic()}-com.orderflow.{STOCK_EVENT}"
+    request.addfinalizer(lambda: _delete(stack, subject))
+    longs = load_catalog()[STOCK_EVENT].schema
+    ints = longs
+    for name in STOCK_FIGURES:
+        ints = _retyped(ints, name, "int")
+    assert ints != longs  # the catalogue's figures are longs
+
+    registry.set_compatibility(subject, COMPATIBILITY)
+    ints_id = registry.register(subject, ints)
+    assert registry.check_compatibility(subject, longs).compatible
+    longs_id = registry.register(subject, longs)
+    assert longs_id != ints_id
+    latest = registry.latest(subject)
+    assert latest is not None and latest[0].version == 2
+
+    # old data, new consumer: the figures written as ints read as the same numbers
+    old_record = _stock_record()
+    upgraded = _read(_write(ints, old_record), writer=ints, reader=longs)
+    assert {name: upgraded[name] for name in STOCK_FIGURES} == {
+        name: old_record[name] for name in STOCK_FIGURES
+    }
+
+    # the codec decodes both versions' records on the wire, a level past the int range too
+    codec = Codec(registry)
+    big = _stock_record(on_hand=3_000_000_000, available=2_999_999_998)
+    for schema_id, schema, record in ((ints_id, ints, old_record), (longs_id, longs, big)):
+        framed = b"\x00" + schema_id.to_bytes(4, "big") + _write(schema, record)
+        decoded = codec.decode("evolution", "SKU-1", framed)
+        assert decoded.type == STOCK_EVENT and decoded.data["on_hand"] == record["on_hand"]
+
+
+def test_narrowing_a_stock_figure_back_to_int_is_refused(
+    stack: config.Settings, registry: SchemaRegistry, request: pytest.FixtureRequest
+):
+    subject = f"{_topic()}-com.orderflow.{STOCK_EVENT}"
+    request.addfinalizer(lambda: _delete(stack, subject))
+    longs = load_catalog()[STOCK_EVENT].schema
+    registry.set_compatibility(subject, COMPATIBILITY)
+    registry.register(subject, longs)
+    assert not registry.check_compatibility(subject, _retyped(longs, "on_hand", "int")).compatible
+
+
 def _orderflow(stack: config.Settings, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(ORDERFLOW), *args],
