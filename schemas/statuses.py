@@ -1,7 +1,8 @@
-"""The order status vocabulary (DESIGN.md contract: `status` in the API and the read model)
-and the cancel reasons an OrderCancelled carries. The saga decides them, the projection
-derives them from events, the API filters and waits on them: one home, with the events that
-move an order into each status."""
+"""The order status vocabulary (DESIGN.md contract: `status` in the API and the read model),
+the cancel reasons an OrderCancelled carries, and the stock adjustment vocabulary of the
+inventory worker's page. The deciders decide them, the projection derives them from events,
+the API filters, waits on and answers with them: one home, with the events that move an
+order into each status."""
 
 from __future__ import annotations
 
@@ -34,3 +35,15 @@ PAYMENT_DECLINED = "PAYMENT_DECLINED"
 FRAUD_SUSPECTED = "FRAUD_SUSPECTED"
 CUSTOMER_REQUEST = "CUSTOMER_REQUEST"
 CANCEL_REASONS = (OUT_OF_STOCK, UNKNOWN_SKU, PAYMENT_DECLINED, FRAUD_SUSPECTED, CUSTOMER_REQUEST)
+
+# Stock adjustments (AdjustStock), as the inventory worker's page reports one by event id.
+# The inventory decider (streams/domain/inventory.py) is the one judge of an adjustment: a
+# refused one changes no stock and its reason is a sentence naming the figures.
+ADJUSTMENT_APPLIED = "applied"
+ADJUSTMENT_REFUSED = "refused"
+ADJUSTMENT_UNKNOWN = "unknown"  # not decided yet (or so long ago it is forgotten)
+ADJUSTMENT_OUTCOMES = (ADJUSTMENT_APPLIED, ADJUSTMENT_REFUSED, ADJUSTMENT_UNKNOWN)
+# The largest on_hand a SKU may have: no warehouse holds a billion units of one thing, so an
+# adjustment past it is a typo or an overflow. Here, with the contract, so the API can state
+# the same bound in its request schema; the decider enforces it.
+MAX_ON_HAND = 1_000_000_000

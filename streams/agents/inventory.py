@@ -28,8 +28,11 @@ def install(worker: Worker) -> None:
     @app.page("/inventory/{sku}/")
     @app.table_route(table=stock_table, match_info="sku")
     async def inventory_view(web: View, request: Request, sku: str) -> Response:
-        """GET /inventory/{sku} is served from the table, by the worker that owns the SKU."""
+        """GET /inventory/{sku} is served from the table, by the worker that owns the SKU;
+        `?adjustment=<event_id>` adds what became of that AdjustStock
+        (inventory.stock_page)."""
         stored = state_of(stored_value(stock_table, sku))
-        if stored is None:
-            return web.json({"detail": f"unknown sku {sku!r}"}, status=404)
-        return web.json(inventory.StockItem.from_json(stored).view())
+        item = None if stored is None else inventory.StockItem.from_json(stored)
+        adjustment = request.query.get("adjustment") or None
+        status, body = inventory.stock_page(item, sku, adjustment)
+        return web.json(body, status=status)

@@ -4,6 +4,12 @@ available below zero; reserve, release and ship are idempotent per (order_id, sk
 the stock item remembers each order's hold and what became of it; an adjustment is applied
 once per event id.
 
+This decider is the one judge of an adjustment (AdjustStock): one that would take on_hand
+below zero, below what is reserved or past MAX_ON_HAND is refused, changes no stock, and the
+item remembers why under the adjustment's event id, so whoever sent it can ask the worker
+(GET /inventory/{sku}/?adjustment=<event_id>) instead of guessing from the figures. The API
+need not check first: a check there races the reservations decided here anyway.
+
 What became of a hold is remembered for SETTLED_MEMORY_MS of event time (occurred_at) after
 it was released or shipped, then forgotten, so a SKU's state does not grow with every order
 it ever served (it is read and written whole for every command of the SKU). A command comes
@@ -20,7 +26,14 @@ from typing import Any
 
 from schemas import messages, topics
 from schemas.events import Message
-from schemas.statuses import OUT_OF_STOCK, UNKNOWN_SKU
+from schemas.statuses import (
+    ADJUSTMENT_APPLIED,
+    ADJUSTMENT_REFUSED,
+    ADJUSTMENT_UNKNOWN,
+    MAX_ON_HAND,
+    OUT_OF_STOCK,
+    UNKNOWN_SKU,
+)
 
 PRODUCER = "inventory-agent"
 
@@ -35,6 +48,12 @@ class StockItem:
     shipped_orders: Mapping[str, int] = field(default_factory=dict)  # hold left the warehouse
     shipped: int = 0
     recent_adjustments: tuple[str, ...] = ()  # event ids, to apply a redelivered one once
+    # event id -> why it was refused, the last ADJUSTMENT_MEMORY of them: a redelivered one
+    # stays refused, and the sender can read the reason (adjustment_outcome)
+    refused_adjustments: Mapping[str, str] = field(default_factory=dict)
+    # False only for an item that exists to remember adjustments refused while the SKU was
+    # never stocked (on_hand 0, nothing else): it is still unknown to readers and orders
+    stocked: bool = True
 
     @property
     def reserved(self) -> int:
@@ -61,6 +80,8 @@ class StockItem:
             "shipped_orders": dict(self.shipped_orders),
             "shipped": self.shipped,
             "recent_adjustments": list(self.recent_adjustments),
+            "refused_adjustments": dict(self.refused_adjustments),
+            "stocked": self.stocked,
         }
 
     @classmethod
@@ -73,6 +94,8 @@ class StockItem:
             shipped_orders=_settled(data.get("shipped_orders", {})),
             shipped=int(data.get("shipped", 0)),
             recent_adjustments=tuple(data.get("recent_adjustments", ())),
+            refused_adjustments=dict(data.get("refused_adjustments", {})),
+            stocked=bool(data.get("stocked", True)),
         )
 
 
@@ -119,32 +142,82 @@ def _answer(event_type: str, cause: Message, line: Line, now: int, **extra: Any)
     )
 
 
-# A redelivery comes within one commit interval, so a short memory of ids suffices.
+# A redelivery comes within one commit interval, and the sender asks about its adjustment
+# right after sending it: a short memory of ids suffices for both.
 ADJUSTMENT_MEMORY = 64
+
+
+def _last(decided: Mapping[str, str], n: int) -> dict[str, str]:
+    """The last `n` entries, in the order they were added."""
+    return dict(list(decided.items())[-n:])
+
+
+def _units(n: int) -> str:
+    return f"{n} unit" if n == 1 else f"{n} units"
+
+
+def _stock_refusal(item: StockItem, on_hand: int) -> str | None:
+    """Why on_hand cannot become `on_hand` (a sentence naming the figures), or None."""
+    if on_hand < item.reserved and item.reserved > 0:
+        return f"on_hand would be {on_hand}, below the {_units(item.reserved)} reserved"
+    if on_hand < 0:
+        return f"on_hand would be {on_hand}, below zero"
+    if on_hand > MAX_ON_HAND:
+        return f"on_hand would be {on_hand}, above the limit of {MAX_ON_HAND}"
+    return None
 
 
 def adjust_stock(item: StockItem | None, msg: Message, now: int) -> Decision:
     adjust = messages.typed(msg, messages.AdjustStock)
-    current = item or StockItem(sku=msg.key)
-    if msg.envelope.event_id in current.recent_adjustments:
-        return item, []
+    event_id = msg.envelope.event_id
+    # A SKU never stocked gets an item even when its first adjustment is refused: the
+    # refusal has to be remembered somewhere; `stocked` keeps the SKU unknown meanwhile.
+    current = item or StockItem(sku=msg.key, stocked=False)
+    if event_id in current.recent_adjustments or event_id in current.refused_adjustments:
+        return item, []  # decided already: a redelivery
     if adjust.set_on_hand is not None:
         on_hand = adjust.set_on_hand
     else:
         on_hand = current.on_hand + (adjust.delta or 0)
-    if on_hand < current.reserved or on_hand < 0:
-        # Refused: physical stock cannot go below what is held for orders. The API checks
-        # this first; here it guards against a race with reservations.
-        return item, []
-    remembered = (*current.recent_adjustments, msg.envelope.event_id)[-ADJUSTMENT_MEMORY:]
-    updated = replace(current, on_hand=on_hand, recent_adjustments=remembered)
+    refusal = _stock_refusal(current, on_hand)
+    if refusal is not None:
+        refused = _last({**current.refused_adjustments, event_id: refusal}, ADJUSTMENT_MEMORY)
+        return replace(current, refused_adjustments=refused), []
+    remembered = (*current.recent_adjustments, event_id)[-ADJUSTMENT_MEMORY:]
+    updated = replace(current, on_hand=on_hand, recent_adjustments=remembered, stocked=True)
     return updated, [_level(updated, msg, now)]
+
+
+def adjustment_outcome(item: StockItem | None, event_id: str) -> dict[str, Any]:
+    """What became of the adjustment `event_id`: applied, refused (and why), or unknown (not
+    decided yet, or forgotten ADJUSTMENT_MEMORY adjustments later)."""
+    outcome, reason = ADJUSTMENT_UNKNOWN, None
+    if item is not None and event_id in item.recent_adjustments:
+        outcome = ADJUSTMENT_APPLIED
+    elif item is not None and event_id in item.refused_adjustments:
+        outcome, reason = ADJUSTMENT_REFUSED, item.refused_adjustments[event_id]
+    return {"event_id": event_id, "outcome": outcome, "reason": reason}
+
+
+def stock_page(
+    item: StockItem | None, sku: str, adjustment: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    """GET /inventory/{sku}/ on the inventory worker: the status and JSON body. 200 with the
+    SKU's view; 404 for a SKU never stocked. Asked about an adjustment (its event id), either
+    answer also says what became of it."""
+    if item is not None and item.stocked:
+        status, body = 200, item.view()
+    else:
+        status, body = 404, {"detail": f"unknown sku {sku!r}"}
+    if adjustment is not None:
+        body["adjustment"] = adjustment_outcome(item, adjustment)
+    return status, body
 
 
 def reserve_stock(item: StockItem | None, msg: Message, now: int) -> Decision:
     line = messages.typed(msg, messages.ReserveStock)
     order_id = line.order_id
-    if item is None:
+    if item is None or not item.stocked:
         return item, [_answer("StockRejected", msg, line, now, reason=UNKNOWN_SKU, available=0)]
     if order_id in item.holds or order_id in item.released or order_id in item.shipped_orders:
         # Already decided for this order: answer the same way again.

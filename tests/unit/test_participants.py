@@ -55,10 +55,13 @@ def test_delta_adds_to_on_hand():
 
 def test_stock_cannot_be_set_below_what_is_reserved():
     item, _ = inventory.decide(_stock(5), _reserve("o1", 4), NOW)
-    same, out = inventory.decide(
-        item, _cmd("AdjustStock", "A", sku="A", set_on_hand=3, delta=None), NOW
-    )
-    assert same == item and out == []
+    assert item is not None
+    adjust = _cmd("AdjustStock", "A", sku="A", set_on_hand=3, delta=None)
+    after, out = inventory.decide(item, adjust, NOW)
+    assert out == [] and after is not None and after.view() == item.view()
+    assert dict(after.refused_adjustments) == {
+        adjust.envelope.event_id: "on_hand would be 3, below the 4 units reserved"
+    }
 
 
 def test_reserve_holds_units_and_answers_on_the_order_key():
