@@ -153,11 +153,13 @@ class OrderShipped(Payload):
 
 @dataclass(frozen=True, kw_only=True)
 class AdjustStock(Payload):
-    """Change a SKU's physical stock: set it, or add a delta."""
+    """Change a SKU's physical stock (set it, or add a delta) and/or its price of record."""
 
     sku: str
     set_on_hand: int | None = None
     delta: int | None = None
+    unit_price: Decimal | None = None
+    currency: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,11 +173,13 @@ class ReleaseStock(Payload):
 
 @dataclass(frozen=True, kw_only=True)
 class ReserveStock(Payload):
-    """Hold units of a SKU for an order."""
+    """Hold units of a SKU for an order, at the price the customer saw."""
 
     order_id: str
     sku: str
     quantity: int
+    unit_price: Decimal | None = None
+    currency: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

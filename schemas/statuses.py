@@ -34,7 +34,16 @@ UNKNOWN_SKU = "UNKNOWN_SKU"
 PAYMENT_DECLINED = "PAYMENT_DECLINED"
 FRAUD_SUSPECTED = "FRAUD_SUSPECTED"
 CUSTOMER_REQUEST = "CUSTOMER_REQUEST"
-CANCEL_REASONS = (OUT_OF_STOCK, UNKNOWN_SKU, PAYMENT_DECLINED, FRAUD_SUSPECTED, CUSTOMER_REQUEST)
+# a line's unit_price or the order's currency is not the SKU's price of record
+PRICE_MISMATCH = "PRICE_MISMATCH"
+CANCEL_REASONS = (
+    OUT_OF_STOCK,
+    UNKNOWN_SKU,
+    PAYMENT_DECLINED,
+    FRAUD_SUSPECTED,
+    CUSTOMER_REQUEST,
+    PRICE_MISMATCH,
+)
 
 # Stock adjustments (AdjustStock), as the inventory worker's page reports one by event id.
 # The inventory decider (streams/domain/inventory.py) is the one judge of an adjustment: a

@@ -1,8 +1,10 @@
 """Inventory per SKU: on_hand (physical units, reserved included), reserved (held for orders),
-available = on_hand - reserved, shipped (units that left). A reservation never drives
-available below zero; reserve, release and ship are idempotent per (order_id, sku) because
-the stock item remembers each order's hold and what became of it; an adjustment is applied
-once per event id.
+available = on_hand - reserved, shipped (units that left), and the price of record (unit_price
+and currency, set by AdjustStock). A SKU without a price is not for sale (UNKNOWN_SKU, as one
+never stocked); a line whose price or currency is not the SKU's is refused (PRICE_MISMATCH).
+A reservation never drives available below zero; reserve, release and ship are idempotent
+per (order_id, sku) because the stock item remembers each order's hold and what became of
+it; an adjustment is applied once per event id.
 
 This decider is the one judge of an adjustment (AdjustStock): one that would take on_hand
 below zero, below what is reserved or past MAX_ON_HAND is refused, changes no stock, and the
@@ -32,8 +34,10 @@ from schemas.statuses import (
     ADJUSTMENT_UNKNOWN,
     MAX_ON_HAND,
     OUT_OF_STOCK,
+    PRICE_MISMATCH,
     UNKNOWN_SKU,
 )
+from streams.domain.money import money
 
 PRODUCER = "inventory-agent"
 
@@ -54,6 +58,10 @@ class StockItem:
     # False only for an item that exists to remember adjustments refused while the SKU was
     # never stocked (on_hand 0, nothing else): it is still unknown to readers and orders
     stocked: bool = True
+    # The price of record: a decimal string with two places ("19.99") and its ISO 4217 code,
+    # both None until an adjustment sets them (until then the SKU is not for sale)
+    unit_price: str | None = None
+    currency: str | None = None
 
     @property
     def reserved(self) -> int:
@@ -69,6 +77,8 @@ class StockItem:
             "on_hand": self.on_hand,
             "reserved": self.reserved,
             "available": self.available,
+            "unit_price": self.unit_price,
+            "currency": self.currency,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -82,6 +92,8 @@ class StockItem:
             "recent_adjustments": list(self.recent_adjustments),
             "refused_adjustments": dict(self.refused_adjustments),
             "stocked": self.stocked,
+            "unit_price": self.unit_price,
+            "currency": self.currency,
         }
 
     @classmethod
@@ -96,6 +108,8 @@ class StockItem:
             recent_adjustments=tuple(data.get("recent_adjustments", ())),
             refused_adjustments=dict(data.get("refused_adjustments", {})),
             stocked=bool(data.get("stocked", True)),
+            unit_price=data.get("unit_price"),
+            currency=data.get("currency"),
         )
 
 
@@ -121,13 +135,16 @@ def _remember(settled: Mapping[str, int], order_id: str, at: int) -> dict[str, i
 
 
 def _level(item: StockItem, cause: Message, now: int) -> Message:
+    levels = {
+        "sku": item.sku,
+        "on_hand": item.on_hand,
+        "reserved": item.reserved,
+        "available": item.available,
+        "shipped": item.shipped,
+        "cause": cause.type,
+    }
     return cause.caused(
-        "StockLevelChanged",
-        topics.INVENTORY_LEVELS.name,
-        item.sku,
-        {**item.view(), "shipped": item.shipped, "cause": cause.type},
-        PRODUCER,
-        now,
+        "StockLevelChanged", topics.INVENTORY_LEVELS.name, item.sku, levels, PRODUCER, now
     )
 
 
@@ -167,6 +184,18 @@ def _stock_refusal(item: StockItem, on_hand: int) -> str | None:
     return None
 
 
+def _price_refusal(adjust: messages.AdjustStock) -> str | None:
+    """Why the adjustment's price cannot be the SKU's price of record, or None."""
+    if (adjust.unit_price is None) != (adjust.currency is None):
+        given, missing = (
+            ("unit_price", "currency") if adjust.currency is None else ("currency", "unit_price")
+        )
+        return f"{given} given without {missing}: a price of record needs both"
+    if adjust.unit_price is not None and adjust.unit_price < 0:
+        return f"unit_price would be {money(adjust.unit_price)}, below zero"
+    return None
+
+
 def adjust_stock(item: StockItem | None, msg: Message, now: int) -> Decision:
     adjust = messages.typed(msg, messages.AdjustStock)
     event_id = msg.envelope.event_id
@@ -179,12 +208,16 @@ def adjust_stock(item: StockItem | None, msg: Message, now: int) -> Decision:
         on_hand = adjust.set_on_hand
     else:
         on_hand = current.on_hand + (adjust.delta or 0)
-    refusal = _stock_refusal(current, on_hand)
+    refusal = _stock_refusal(current, on_hand) or _price_refusal(adjust)
     if refusal is not None:
         refused = _last({**current.refused_adjustments, event_id: refusal}, ADJUSTMENT_MEMORY)
         return replace(current, refused_adjustments=refused), []
     remembered = (*current.recent_adjustments, event_id)[-ADJUSTMENT_MEMORY:]
     updated = replace(current, on_hand=on_hand, recent_adjustments=remembered, stocked=True)
+    if adjust.unit_price is not None and adjust.currency is not None:
+        updated = replace(
+            updated, unit_price=str(money(adjust.unit_price)), currency=adjust.currency.upper()
+        )
     return updated, [_level(updated, msg, now)]
 
 
@@ -214,6 +247,14 @@ def stock_page(
     return status, body
 
 
+def _price_mismatch(item: StockItem, line: messages.ReserveStock) -> bool:
+    """Whether the line's price or currency differs from the SKU's price of record. A
+    ReserveStock from before prices of record carries neither: nothing to compare."""
+    if line.unit_price is not None and money(line.unit_price) != money(item.unit_price):
+        return True
+    return line.currency is not None and line.currency.upper() != item.currency
+
+
 def reserve_stock(item: StockItem | None, msg: Message, now: int) -> Decision:
     line = messages.typed(msg, messages.ReserveStock)
     order_id = line.order_id
@@ -224,9 +265,16 @@ def reserve_stock(item: StockItem | None, msg: Message, now: int) -> Decision:
         if order_id in item.holds:
             return item, [_answer("StockReserved", msg, line, now)]
         return item, []
-    if line.quantity > item.available:
+    refusal = None
+    if item.unit_price is None:
+        refusal = UNKNOWN_SKU  # stocked but never priced: not for sale
+    elif _price_mismatch(item, line):
+        refusal = PRICE_MISMATCH
+    elif line.quantity > item.available:
+        refusal = OUT_OF_STOCK
+    if refusal is not None:
         rejected = _answer(
-            "StockRejected", msg, line, now, reason=OUT_OF_STOCK, available=item.available
+            "StockRejected", msg, line, now, reason=refusal, available=item.available
         )
         return item, [rejected]
     updated = replace(item, holds={**item.holds, order_id: line.quantity})

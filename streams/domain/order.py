@@ -1,13 +1,14 @@
 """The order saga, orchestrated: what the order agent decides for each message about an order.
 
-PlaceOrder -> OrderPlaced + ReserveStock per line
+PlaceOrder -> OrderPlaced + ReserveStock per line (with the line's price and the order's currency)
 all lines StockReserved -> AuthorizePayment
   PaymentAuthorized -> OrderConfirmed + ScheduleFulfillment
       FulfillmentScheduled -> OrderShipped (+ ShipStock per line) -> OrderDelivered
           -> OrderCompleted
   PaymentDeclined -> ReleaseStock (reserved lines) + OrderCancelled(PAYMENT_DECLINED |
                      FRAUD_SUSPECTED)
-any StockRejected -> ReleaseStock (reserved lines) + OrderCancelled(OUT_OF_STOCK | UNKNOWN_SKU)
+any StockRejected -> ReleaseStock (reserved lines) + OrderCancelled(OUT_OF_STOCK | UNKNOWN_SKU |
+                     PRICE_MISMATCH)
 CancelOrder before shipment -> release stock, refund if charged -> OrderCancelled(CUSTOMER_REQUEST)
     (once fulfillment is scheduled the warehouse is asked first: FulfillmentCancelled lets the
     cancel go on; OrderShipped wins the race and the order carries on to delivery)
@@ -38,7 +39,9 @@ from schemas.statuses import (
     FULFILLMENT_SCHEDULED,
     PAYMENT_DECLINED,
     PENDING,
+    PRICE_MISMATCH,
     SHIPPED,
+    UNKNOWN_SKU,
 )
 from streams.domain import notification
 from streams.domain.money import money, order_total
@@ -129,7 +132,7 @@ class _Emitter:
             event_type, topics.ORDERS_EVENTS.name, state.order_id, order_id=state.order_id, **data
         )
 
-    def stock(self, state: OrderState, event_type: str, sku: str) -> Message:
+    def stock(self, state: OrderState, event_type: str, sku: str, **extra: Any) -> Message:
         return self(
             event_type,
             topics.INVENTORY_COMMANDS.name,
@@ -138,6 +141,18 @@ class _Emitter:
             order_id=state.order_id,
             sku=sku,
             quantity=state.quantity_of(sku),
+            **extra,
+        )
+
+    def reserve(self, state: OrderState, line: Mapping[str, Any]) -> Message:
+        """ReserveStock for a line, with the price the customer saw: inventory refuses it
+        (PRICE_MISMATCH) unless that is the SKU's price of record."""
+        return self.stock(
+            state,
+            "ReserveStock",
+            line["sku"],
+            unit_price=money(line["unit_price"]),
+            currency=state.placed["currency"],
         )
 
 
@@ -160,7 +175,7 @@ def place_order(state: OrderState | None, msg: Message, now: int) -> Decision:
             total_amount=order_total(state.lines),
         )
     ]
-    outputs += [emit.stock(state, "ReserveStock", line["sku"]) for line in state.lines]
+    outputs += [emit.reserve(state, line) for line in state.lines]
     return state, outputs
 
 
@@ -229,12 +244,20 @@ def stock_reserved(state: OrderState | None, msg: Message, now: int) -> Decision
     return state, [_authorize(state, emit)]
 
 
+def _rejection_detail(rejected: messages.StockRejected) -> str:
+    if rejected.reason == UNKNOWN_SKU:
+        return f"{rejected.sku}: not for sale (never stocked, or without a price)"
+    if rejected.reason == PRICE_MISMATCH:
+        return f"{rejected.sku}: the line's price or currency is not the price of record"
+    return f"{rejected.sku}: wanted {rejected.quantity}, available {rejected.available}"
+
+
 def stock_rejected(state: OrderState | None, msg: Message, now: int) -> Decision:
     if state is None or state.stage != RESERVING:
         return state, []
     rejected = messages.typed(msg, messages.StockRejected)
-    detail = f"{rejected.sku}: wanted {rejected.quantity}, available {rejected.available}"
-    return _cancel(state, rejected.reason, detail, _Emitter(msg, now))
+    # the inventory's reason is the order's (OUT_OF_STOCK, UNKNOWN_SKU, PRICE_MISMATCH)
+    return _cancel(state, rejected.reason, _rejection_detail(rejected), _Emitter(msg, now))
 
 
 def payment_authorized(state: OrderState | None, msg: Message, now: int) -> Decision:

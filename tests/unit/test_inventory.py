@@ -4,6 +4,7 @@ remembers and reports, and the worker page that reports them (streams/domain/inv
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from schemas.events import Message, command
 from schemas.statuses import MAX_ON_HAND
 from streams.domain import inventory
 from tests.factories import NOW, types
+
+PRICE = Decimal("19.99")
 
 
 def _adjust(set_on_hand: int | None = None, delta: int | None = None, **data: Any) -> Message:
@@ -33,7 +36,8 @@ def _decide(item: inventory.StockItem | None, msg: Message):
 
 
 def _stocked(on_hand: int, reserved: int = 0) -> inventory.StockItem:
-    item, _ = _decide(None, _adjust(set_on_hand=on_hand))
+    """SKU A with `on_hand` units at 19.99 EUR, `reserved` of them held for order o-held."""
+    item, _ = _decide(None, _adjust(set_on_hand=on_hand, unit_price=PRICE, currency="EUR"))
     if reserved:
         item, _ = _decide(item, _reserve("o-held", reserved))
     assert item is not None and (item.on_hand, item.reserved) == (on_hand, reserved)
@@ -198,3 +202,110 @@ def test_the_page_shows_the_stock_and_what_became_of_an_adjustment():
         "outcome": "refused",
         "reason": "on_hand would be 3, below the 5 units reserved",
     }
+
+
+# --- prices of record ----------------------------------------------------------------------
+
+
+def test_the_price_of_record_is_stored_and_shown_with_the_stock():
+    item, out = _decide(None, _adjust(set_on_hand=5, unit_price=Decimal("19.9"), currency="eur"))
+    assert item is not None and (item.unit_price, item.currency) == ("19.90", "EUR")
+    assert item.view() == {
+        "sku": "A",
+        "on_hand": 5,
+        "reserved": 0,
+        "available": 5,
+        "unit_price": "19.90",
+        "currency": "EUR",
+    }
+    assert "unit_price" not in out[0].data  # StockLevelChanged carries the levels only
+    assert inventory.StockItem.from_json(json.loads(json.dumps(item.to_json()))) == item
+
+
+def test_a_sku_never_priced_shows_a_null_price_and_is_not_for_sale():
+    item, _ = _decide(None, _adjust(set_on_hand=5))
+    assert item is not None and item.view()["unit_price"] is None
+    assert item.view()["currency"] is None
+    same, out = _decide(item, _reserve("o1", 1, unit_price=PRICE, currency="EUR"))
+    assert same == item and types(out) == ["StockRejected"]
+    assert out[0].data["reason"] == "UNKNOWN_SKU" and out[0].data["available"] == 5
+
+
+def test_an_adjustment_without_a_price_keeps_the_price_and_one_with_a_price_changes_it():
+    item, _ = _decide(_stocked(5), _adjust(delta=2))
+    assert item is not None and (item.on_hand, item.unit_price, item.currency) == (
+        7,
+        "19.99",
+        "EUR",
+    )
+    item, out = _decide(item, _adjust(set_on_hand=7, unit_price=Decimal("21.00"), currency="USD"))
+    assert item is not None and (item.unit_price, item.currency) == ("21.00", "USD")
+    assert types(out) == ["StockLevelChanged"]
+
+
+@pytest.mark.parametrize(
+    ("price", "reason"),
+    [
+        (
+            {"unit_price": Decimal("1.00")},
+            "unit_price given without currency: a price of record needs both",
+        ),
+        ({"currency": "EUR"}, "currency given without unit_price: a price of record needs both"),
+        (
+            {"unit_price": Decimal("-0.01"), "currency": "EUR"},
+            "unit_price would be -0.01, below zero",
+        ),
+    ],
+)
+def test_a_price_that_cannot_be_the_price_of_record_is_refused(price: dict[str, Any], reason: str):
+    item = _stocked(5)
+    assert _refusal(item, _adjust(delta=1, **price)) == reason
+    after, _ = _decide(item, _adjust(delta=1, **price))
+    assert after is not None and (after.unit_price, after.currency) == ("19.99", "EUR")
+
+
+def test_a_line_at_the_price_of_record_is_reserved():
+    item, out = _decide(
+        _stocked(5), _reserve("o1", 2, unit_price=Decimal("19.990"), currency="EUR")
+    )
+    assert item is not None and item.reserved == 2
+    assert types(out) == ["StockReserved", "StockLevelChanged"]
+    assert "unit_price" not in out[0].data
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        pytest.param({"unit_price": Decimal("18.99"), "currency": "EUR"}, id="price"),
+        pytest.param({"unit_price": PRICE, "currency": "USD"}, id="currency"),
+        pytest.param({"unit_price": Decimal("0.00"), "currency": "EUR"}, id="free"),
+    ],
+)
+def test_a_line_at_another_price_or_currency_is_a_price_mismatch(line: dict[str, Any]):
+    item = _stocked(5)
+    same, out = _decide(item, _reserve("o1", 1, **line))
+    assert same == item and types(out) == ["StockRejected"]
+    assert out[0].data["reason"] == "PRICE_MISMATCH" and out[0].data["available"] == 5
+    assert out[0].key == "o1" and out[0].topic == topics.INVENTORY_EVENTS.name
+
+
+def test_a_price_mismatch_is_decided_before_the_stock_is_counted():
+    _, out = _decide(_stocked(1), _reserve("o1", 3, unit_price=Decimal("1.00"), currency="EUR"))
+    assert out[0].data["reason"] == "PRICE_MISMATCH"
+
+
+def test_a_reserve_stock_from_before_prices_is_not_compared_but_needs_a_priced_sku():
+    old = _reserve("o1", 2)  # no unit_price, no currency
+    assert "unit_price" not in old.data
+    item, out = _decide(_stocked(5), old)
+    assert item is not None and item.reserved == 2 and types(out)[0] == "StockReserved"
+    unpriced, _ = _decide(None, _adjust(set_on_hand=5))
+    _, out = _decide(unpriced, old)
+    assert types(out) == ["StockRejected"] and out[0].data["reason"] == "UNKNOWN_SKU"
+
+
+def test_a_hold_is_answered_again_even_after_the_price_changed():
+    item, _ = _decide(_stocked(5), _reserve("o1", 2, unit_price=PRICE, currency="EUR"))
+    item, _ = _decide(item, _adjust(delta=0, unit_price=Decimal("25.00"), currency="EUR"))
+    again, out = _decide(item, _reserve("o1", 2, unit_price=PRICE, currency="EUR"))
+    assert again == item and types(out) == ["StockReserved"]

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from schemas import topics
 from schemas.codec import Codec
-from schemas.events import Message
-from streams.domain import order
+from schemas.events import Message, command
+from streams.domain import inventory, order
 from tests.factories import NOW, MemoryRegistry, place_order, reply, types
 
 CODEC = Codec(MemoryRegistry())  # type: ignore[arg-type]
@@ -71,6 +71,17 @@ def test_place_order_announces_it_and_reserves_each_line_by_sku():
     assert {m.envelope.causation_id for m in out} == {msg.envelope.event_id}
 
 
+def test_each_reserve_stock_carries_the_lines_price_and_the_orders_currency():
+    _, out = _run(None, place_order(lines={"A": 1, "B": 3}))
+    reserves = [m for m in out if m.type == "ReserveStock"]
+    assert [(r.data["unit_price"], r.data["currency"]) for r in reserves] == [
+        (Decimal("10.50"), "EUR"),
+        (Decimal("10.50"), "EUR"),
+    ]
+    decoded = CODEC.decode(reserves[0].topic, reserves[0].key, CODEC.encode(reserves[0]))
+    assert decoded.data["unit_price"] == Decimal("10.50") and decoded.data["currency"] == "EUR"
+
+
 def test_outputs_have_deterministic_event_ids_so_reprocessing_repeats_them():
     msg = place_order()
     _, first = _run(None, msg)
@@ -117,6 +128,36 @@ def test_unknown_sku_cancels_with_unknown_sku():
     state, out = _run(None, place_order(lines={"NOPE": 1}))
     state, after = _run(state, _rejected(out[1], reason="UNKNOWN_SKU"))
     assert types(after) == ["OrderCancelled"] and state.cancel_reason == "UNKNOWN_SKU"
+
+
+def test_a_price_mismatch_releases_what_was_reserved_and_cancels_as_such():
+    state, out = _run(None, place_order(lines={"A": 1, "B": 2}))
+    state, _ = _run(state, _reserved(out[1]))
+    state, after = _run(state, _rejected(out[2], reason="PRICE_MISMATCH"))
+    assert state.status == "CANCELLED" and state.cancel_reason == "PRICE_MISMATCH"
+    assert types(after) == ["ReleaseStock", "OrderCancelled"]
+    assert after[1].data["reason"] == "PRICE_MISMATCH"
+    assert after[1].data["detail"] == "B: the line's price or currency is not the price of record"
+
+
+def test_a_line_priced_otherwise_than_the_inventory_ends_the_order_price_mismatch():
+    """The saga's ReserveStock through the inventory decider and back: SKU A costs 9.99 EUR
+    there, the customer saw 10.50."""
+    stocked = command(
+        "AdjustStock",
+        topics.INVENTORY_COMMANDS.name,
+        "A",
+        {"sku": "A", "set_on_hand": 5, "unit_price": Decimal("9.99"), "currency": "EUR"},
+        "corr",
+        "test",
+    )
+    item, _ = inventory.decide(None, stocked, NOW)
+    state, out = _run(None, place_order(lines={"A": 1}))
+    item, answer = inventory.decide(item, out[1], NOW)
+    assert types(answer) == ["StockRejected"]
+    state, after = _run(state, answer[0])
+    assert state.cancel_reason == "PRICE_MISMATCH" and types(after) == ["OrderCancelled"]
+    assert after[0].data["reason"] == "PRICE_MISMATCH"
 
 
 def test_a_reservation_arriving_after_the_cancel_is_given_back():

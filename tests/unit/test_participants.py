@@ -22,9 +22,17 @@ def _cmd(event_type: str, key: str, **data):
 
 
 def _stock(on_hand: int) -> inventory.StockItem:
-    item, _ = inventory.decide(
-        None, _cmd("AdjustStock", "A", sku="A", set_on_hand=on_hand, delta=None), NOW
+    """SKU A stocked and priced (a SKU without a price is not for sale)."""
+    adjust = _cmd(
+        "AdjustStock",
+        "A",
+        sku="A",
+        set_on_hand=on_hand,
+        delta=None,
+        unit_price=Decimal("2.50"),
+        currency="EUR",
     )
+    item, _ = inventory.decide(None, adjust, NOW)
     assert item is not None
     return item
 
@@ -42,6 +50,8 @@ def test_set_stock_creates_the_sku_and_reports_its_level():
         "on_hand": 5,
         "reserved": 0,
         "available": 5,
+        "unit_price": None,
+        "currency": None,
     }
     assert types(out) == ["StockLevelChanged"] and out[0].topic == topics.INVENTORY_LEVELS.name
 

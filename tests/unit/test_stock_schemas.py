@@ -1,7 +1,9 @@
 """Stock figures are Avro longs (they were ints until 2026-12): a count of units has no reason
 to stop at 2**31 - 1, while an order line's quantity (1..1000) stays an int. int -> long is a
 promotion Avro readers accept, so records written before the change still read; the
-registry's side of it is in tests/integration/test_schema_evolution.py."""
+registry's side of it is in tests/integration/test_schema_evolution.py. The prices of record
+(unit_price, currency on AdjustStock and ReserveStock) came later, optional with null
+defaults: records from before them read with both null."""
 
 from __future__ import annotations
 
@@ -107,3 +109,16 @@ def test_a_level_beyond_the_int_range_encodes_and_decodes():
     )
     decoded = codec.decode(level.topic, level.key, codec.encode(level))
     assert decoded.data == level.data
+
+
+def test_a_reserve_stock_written_before_prices_of_record_reads_without_a_price():
+    new = load_catalog()["ReserveStock"].schema
+    old = _as_before(new, ())
+    assert [f["name"] for f in new["fields"][-2:]] == list(ADDED_SINCE)
+    record = {"envelope": _envelope("ReserveStock"), "order_id": "o1", "sku": "A", "quantity": 2}
+    buffer = io.BytesIO()
+    fastavro.schemaless_writer(buffer, fastavro.parse_schema(old), record)
+    buffer.seek(0)
+    writer, reader = fastavro.parse_schema(old), fastavro.parse_schema(new)
+    read = fastavro.schemaless_reader(buffer, writer, reader)
+    assert (read["quantity"], read["unit_price"], read["currency"]) == (2, None, None)
