@@ -1,8 +1,8 @@
 """The order status vocabulary (DESIGN.md contract: `status` in the API and the read model),
-the cancel reasons an OrderCancelled carries, and the stock adjustment vocabulary of the
-inventory worker's page. The deciders decide them, the projection derives them from events,
-the API filters, waits on and answers with them: one home, with the events that move an
-order into each status."""
+the cancel reasons an OrderCancelled carries and why a cancel was refused, and the stock
+adjustment vocabulary of the inventory worker's page. The deciders decide them, the
+projection derives them from events, the API filters, waits on and answers with them: one
+home, with the events that move an order into each status."""
 
 from __future__ import annotations
 
@@ -44,6 +44,14 @@ CANCEL_REASONS = (
     CUSTOMER_REQUEST,
     PRICE_MISMATCH,
 )
+
+# Why a customer's CancelOrder was not honoured (the order worker's page, `cancel_refused`,
+# by the CancelOrder's event id; the API answers 409). Not refusals: cancelling an order
+# already cancelled at the customer's request (it is cancelled: success), and a cancel while
+# one is in progress (the warehouse's answer decides both).
+TOO_LATE = "TOO_LATE"  # SHIPPED, DELIVERED or COMPLETED: the parcel has left
+ALREADY_CANCELLED = "ALREADY_CANCELLED"  # CANCELLED for another reason (OUT_OF_STOCK, ...)
+CANCEL_REFUSALS = (TOO_LATE, ALREADY_CANCELLED)
 
 # Stock adjustments (AdjustStock), as the inventory worker's page reports one by event id.
 # The inventory decider (streams/domain/inventory.py) is the one judge of an adjustment: a

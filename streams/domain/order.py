@@ -12,6 +12,9 @@ any StockRejected -> ReleaseStock (reserved lines) + OrderCancelled(OUT_OF_STOCK
 CancelOrder before shipment -> release stock, refund if charged -> OrderCancelled(CUSTOMER_REQUEST)
     (once fulfillment is scheduled the warehouse is asked first: FulfillmentCancelled lets the
     cancel go on; OrderShipped wins the race and the order carries on to delivery)
+CancelOrder after shipment (TOO_LATE) or of an order cancelled for another reason
+    (ALREADY_CANCELLED) -> nothing sent; the refusal is remembered by the CancelOrder's event
+    id (cancel_refused, shown on the order worker's page) so the API can answer 409 to it
 
 Every customer-visible transition, emitted or accepted, also gets its NotificationSent here
 (streams/domain/notification.py says why the saga hosts that participant).
@@ -23,13 +26,14 @@ a re-processed message re-creates identical events, which consumers drop as dupl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from schemas import messages, topics
 from schemas.events import Message
 from schemas.statuses import (
+    ALREADY_CANCELLED,
     CANCELLED,
     COMPLETED,
     CONFIRMED,
@@ -41,6 +45,7 @@ from schemas.statuses import (
     PENDING,
     PRICE_MISMATCH,
     SHIPPED,
+    TOO_LATE,
     UNKNOWN_SKU,
 )
 from streams.domain import notification
@@ -72,6 +77,12 @@ class OrderState:
     released: tuple[str, ...] = ()  # SKUs given back after a cancel
     authorized_amount: str | None = None  # set once the payment is authorized
     refunded: bool = False
+    # CancelOrder event ids waiting on the warehouse's answer (stage CANCELLING): if the
+    # parcel leaves first they are refused TOO_LATE
+    cancel_pending: tuple[str, ...] = ()
+    # CancelOrder event id -> why it was not honoured (TOO_LATE, ALREADY_CANCELLED), the last
+    # CANCEL_MEMORY of them
+    cancel_refused: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def lines(self) -> list[Mapping[str, Any]]:
@@ -85,6 +96,8 @@ class OrderState:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["placed"] = _jsonable(self.placed)
         data["reserved"], data["released"] = list(self.reserved), list(self.released)
+        data["cancel_pending"] = list(self.cancel_pending)
+        data["cancel_refused"] = dict(self.cancel_refused)
         return data
 
     @classmethod
@@ -99,8 +112,20 @@ class OrderState:
                 "placed": placed,
                 "reserved": tuple(data.get("reserved", ())),
                 "released": tuple(data.get("released", ())),
+                "cancel_pending": tuple(data.get("cancel_pending", ())),
+                "cancel_refused": dict(data.get("cancel_refused", {})),
             }
         )
+
+    def view(self) -> dict[str, Any]:
+        """The order as the saga sees it (the order worker's page)."""
+        return {
+            "order_id": self.order_id,
+            "status": self.status,
+            "stage": self.stage,
+            "cancel_reason": self.cancel_reason,
+            "cancel_refused": dict(self.cancel_refused),
+        }
 
 
 def _jsonable(value: Any) -> Any:
@@ -202,7 +227,7 @@ def _refund(state: OrderState, emit: _Emitter) -> tuple[OrderState, list[Message
 
 def _cancel(state: OrderState, reason: str, detail: str, emit: _Emitter) -> Decision:
     """End the order cancelled: give back its stock, refund what was charged, announce it."""
-    state = replace(state, status=CANCELLED, stage=ENDED, cancel_reason=reason)
+    state = replace(state, status=CANCELLED, stage=ENDED, cancel_reason=reason, cancel_pending=())
     state, releases = _release_all(state, emit)
     state, refunds = _refund(state, emit)
     cancelled = emit.order_event(state, "OrderCancelled", reason=reason, detail=detail)
@@ -311,8 +336,9 @@ def fulfillment_scheduled(state: OrderState | None, msg: Message, now: int) -> D
 def order_shipped(state: OrderState | None, msg: Message, now: int) -> Decision:
     if state is None or state.stage not in (FULFILLING, CANCELLING) or state.status == SHIPPED:
         return state, []
-    # Shipped wins over a pending customer cancel: the goods have left.
-    state = replace(state, status=SHIPPED, stage=FULFILLING)
+    # Shipped wins over a pending customer cancel: the goods have left, too late for it.
+    state = _refuse_cancels(state, state.cancel_pending, TOO_LATE)
+    state = replace(state, status=SHIPPED, stage=FULFILLING, cancel_pending=())
     emit = _Emitter(msg, now)
     return state, [emit.stock(state, "ShipStock", line["sku"]) for line in state.lines]
 
@@ -324,13 +350,46 @@ def order_delivered(state: OrderState | None, msg: Message, now: int) -> Decisio
     return state, [_Emitter(msg, now).order_event(state, "OrderCompleted")]
 
 
+# A refusal is asked about right after the cancel was sent: a short memory suffices.
+CANCEL_MEMORY = 16
+
+
+def _refuse_cancels(state: OrderState, event_ids: Iterable[str], reason: str) -> OrderState:
+    """Remember that these CancelOrders were not honoured, and why (a refusal stands)."""
+    new = {event_id: reason for event_id in event_ids if event_id not in state.cancel_refused}
+    if not new:
+        return state
+    refused = list({**state.cancel_refused, **new}.items())[-CANCEL_MEMORY:]
+    return replace(state, cancel_refused=dict(refused))
+
+
+def _cancel_refusal(state: OrderState) -> str | None:
+    """Why a customer cancel cannot be honoured in this state, or None."""
+    if state.status in (SHIPPED, DELIVERED, COMPLETED):
+        return TOO_LATE
+    if state.status == CANCELLED and state.cancel_reason != CUSTOMER_REQUEST:
+        return ALREADY_CANCELLED
+    return None
+
+
 def cancel_order(state: OrderState | None, msg: Message, now: int) -> Decision:
-    if state is None or state.stage in (ENDED, CANCELLING) or state.status in (SHIPPED, DELIVERED):
-        return state, []  # unknown, over, already being cancelled, or gone: nothing to do
+    if state is None:
+        return state, []  # an order the saga does not know: nothing to cancel
+    event_id = msg.envelope.event_id
+    refusal = _cancel_refusal(state)
+    if refusal is not None:
+        return _refuse_cancels(state, [event_id], refusal), []
+    if state.stage == ENDED:
+        return state, []  # cancelled at the customer's request already: this one too
+    if state.stage == CANCELLING:
+        # In progress: this cancel shares the warehouse's answer.
+        if event_id in state.cancel_pending:
+            return state, []
+        return replace(state, cancel_pending=(*state.cancel_pending, event_id)[-CANCEL_MEMORY:]), []
     emit = _Emitter(msg, now)
     if state.stage == FULFILLING:
         # The warehouse decides whether the parcel can still be stopped.
-        state = replace(state, stage=CANCELLING)
+        state = replace(state, stage=CANCELLING, cancel_pending=(event_id,))
         return state, [
             emit(
                 "CancelFulfillment",
@@ -383,3 +442,11 @@ def decide(state: OrderState | None, msg: Message, now: int) -> Decision:
     )
     recipient = str(new_state.placed["customer_email"])
     return new_state, [*outputs, *notification.notices([*accepted, *outputs], recipient, now)]
+
+
+def order_page(state: OrderState | None, order_id: str) -> tuple[int, dict[str, Any]]:
+    """GET /orders/{order_id}/ on the order worker: the status and JSON body. 200 with the
+    order's view, 404 when the saga does not know the order."""
+    if state is None:
+        return 404, {"detail": f"unknown order {order_id!r}"}
+    return 200, state.view()

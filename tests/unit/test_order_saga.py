@@ -260,9 +260,11 @@ def test_shipped_ships_the_stock_and_delivered_completes_the_order():
     assert state.status == "SHIPPED" and types(out) == ["ShipStock"] and out[0].key == "A"
     state, out = _run(state, _fulfillment(schedule, "OrderDelivered", state, tracking_id="T"))
     assert state.status == "COMPLETED" and types(out) == ["OrderCompleted"]
-    # a late customer cancel changes nothing
+    # a late customer cancel sends nothing and is refused as too late
     cancel = reply(schedule, "CancelOrder", topics.ORDERS_COMMANDS.name, order_id=state.order_id)
-    assert _run(state, cancel) == (state, [])
+    after, out = _run(state, cancel)
+    assert out == [] and after.status == "COMPLETED"
+    assert dict(after.cancel_refused) == {cancel.envelope.event_id: "TOO_LATE"}
 
 
 def _cancel_cmd(state: order.OrderState, cause: Message) -> Message:
@@ -364,3 +366,148 @@ def test_notifications_go_to_the_order_address_caused_by_the_transition():
     state, templates = _notified(state, declined)
     assert templates == ["OrderCancelled"]
     assert _notified(state, declined) == (state, [])
+
+
+# --- cancels the saga does not honour --------------------------------------------------------
+
+
+def _cancel(state: order.OrderState) -> Message:
+    """A customer's CancelOrder with an event id of its own (each POST /orders/{id}/cancel)."""
+    return command(
+        "CancelOrder",
+        topics.ORDERS_COMMANDS.name,
+        state.order_id,
+        {"order_id": state.order_id, "note": None},
+        "corr-1",
+        "test",
+    )
+
+
+def _refused_silently(state: order.OrderState, cancel: Message) -> order.OrderState:
+    """`cancel` is refused: the order is as it was, nothing is sent (no notice either)."""
+    after, outputs = _decide(state, cancel)
+    assert outputs == [] and after is not None
+    assert (after.status, after.stage, after.cancel_reason) == (
+        state.status,
+        state.stage,
+        state.cancel_reason,
+    )
+    return after
+
+
+def _shipped(state: order.OrderState, cause: Message) -> order.OrderState:
+    state, _ = _run(
+        state,
+        _fulfillment(cause, "OrderShipped", state, warehouse="W", tracking_id="T", items=[]),
+    )
+    return state
+
+
+def test_a_cancel_after_shipment_delivery_or_completion_is_too_late():
+    state, schedule = _confirmed()
+    state = _shipped(state, schedule)
+    for _ in range(2):  # shipped, then delivered (which completes the order)
+        cancel = _cancel(state)
+        after = _refused_silently(state, cancel)
+        assert after.cancel_refused[cancel.envelope.event_id] == "TOO_LATE"
+        state, _ = _run(after, _fulfillment(schedule, "OrderDelivered", state, tracking_id="T"))
+    assert state.status == "COMPLETED" and len(state.cancel_refused) == 2
+
+
+def test_a_cancel_of_an_order_cancelled_for_another_reason_is_already_cancelled():
+    state, out = _run(None, place_order(lines={"A": 1}))
+    state, _ = _run(state, _rejected(out[1]))
+    assert state.cancel_reason == "OUT_OF_STOCK"
+    cancel = _cancel(state)
+    after = _refused_silently(state, cancel)
+    assert dict(after.cancel_refused) == {cancel.envelope.event_id: "ALREADY_CANCELLED"}
+    # redelivered, it stays refused once
+    assert _decide(after, cancel) == (after, [])
+
+
+def test_cancelling_an_order_the_customer_cancelled_already_is_no_refusal():
+    state, _ask = _authorizing()
+    first = _cancel(state)
+    state, _ = _run(state, first)
+    assert state.cancel_reason == "CUSTOMER_REQUEST"
+    assert _decide(state, first) == (state, [])  # the same cancel redelivered
+    assert _decide(state, _cancel(state)) == (state, [])
+
+
+def test_a_cancel_while_another_is_in_progress_is_no_refusal_and_shares_its_outcome():
+    state, schedule = _confirmed()
+    first = _cancel(state)
+    state, asked = _run(state, first)
+    assert types(asked) == ["CancelFulfillment"] and state.cancel_pending == (
+        first.envelope.event_id,
+    )
+    second = _cancel(state)
+    state, nothing = _run(state, second)
+    assert nothing == [] and state.stage == order.CANCELLING and state.cancel_refused == {}
+    assert state.cancel_pending == (first.envelope.event_id, second.envelope.event_id)
+    assert _run(state, second) == (state, [])  # redelivered: no second entry
+    state, out = _run(state, _fulfillment(schedule, "FulfillmentCancelled", state, warehouse="W"))
+    assert state.cancel_reason == "CUSTOMER_REQUEST" and types(out)[-1] == "OrderCancelled"
+    assert state.cancel_pending == () and state.cancel_refused == {}
+
+
+def test_a_cancel_of_an_unknown_order_is_ignored():
+    unknown = order.OrderState(order_id="o-x", placed={}, correlation_id="c", placed_event_id="e")
+    assert _decide(None, _cancel(unknown)) == (None, [])
+
+
+def test_a_pending_cancel_that_loses_to_the_shipment_is_refused_too_late():
+    state, schedule = _confirmed()
+    cancel = _cancel(state)
+    state, _ = _run(state, cancel)
+    assert state.stage == order.CANCELLING
+    state = _shipped(state, schedule)
+    assert state.status == "SHIPPED" and state.stage == order.FULFILLING
+    assert dict(state.cancel_refused) == {cancel.envelope.event_id: "TOO_LATE"}
+    assert state.cancel_pending == ()
+    # and the warehouse's late "could not stop it" changes nothing
+    late = _fulfillment(schedule, "FulfillmentCancelled", state, warehouse="W")
+    assert _run(state, late) == (state, [])
+
+
+def test_refusals_are_remembered_for_the_last_few_cancels_and_survive_the_table():
+    state, schedule = _confirmed()
+    state = _shipped(state, schedule)
+    cancels = [_cancel(state) for _ in range(order.CANCEL_MEMORY + 2)]
+    for cancel in cancels:
+        state, _ = _decide(state, cancel)
+    assert list(state.cancel_refused) == [
+        c.envelope.event_id for c in cancels[-order.CANCEL_MEMORY :]
+    ]
+    assert order.OrderState.from_json(json.loads(json.dumps(state.to_json()))) == state
+
+
+def test_states_stored_before_cancel_refusals_load_without_them():
+    state, _ = _run(None, place_order(lines={"A": 1}))
+    stored = state.to_json()
+    del stored["cancel_refused"], stored["cancel_pending"]
+    loaded = order.OrderState.from_json(stored)
+    assert loaded.cancel_refused == {} and loaded.cancel_pending == ()
+
+
+# --- the order worker's page -------------------------------------------------------------------
+
+
+def test_the_order_page_shows_the_sagas_view_and_its_cancel_refusals():
+    state, schedule = _confirmed()
+    state = _shipped(state, schedule)
+    cancel = _cancel(state)
+    state, _ = _decide(state, cancel)
+    status, body = order.order_page(state, state.order_id)
+    assert status == 200 and body == {
+        "order_id": state.order_id,
+        "status": "SHIPPED",
+        "stage": "FULFILLING",
+        "cancel_reason": None,
+        "cancel_refused": {cancel.envelope.event_id: "TOO_LATE"},
+    }
+    json.dumps(body)  # as the page sends it
+
+
+def test_the_order_page_of_an_order_the_saga_does_not_know_is_a_404():
+    assert order.order_page(None, "o-x") == (404, {"detail": "unknown order 'o-x'"})

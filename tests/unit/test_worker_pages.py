@@ -1,0 +1,116 @@
+"""The pages the API asks workers for, through Faust's web view as a request reaches them:
+the inventory worker's `/inventory/{sku}/` (with `?adjustment=<event_id>`) and the order
+worker's `/orders/{order_id}/`. No broker: the request is served as on the worker that owns
+the key (Faust's router says "same node") and the table read is a dict of stored values."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import make_mocked_request
+from faust.exceptions import SameNode
+
+from orderflow import config
+from schemas import topics
+from schemas.events import command
+from streams.app import build
+from streams.domain import inventory, order
+from streams.outbox import Stored
+from tests.factories import NOW, place_order
+
+ROUTES = {"inventory": ("/inventory/{sku}/", "sku"), "order": ("/orders/{order_id}/", "order_id")}
+
+
+@pytest.fixture
+def get(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """GET a path on a role's worker whose table holds `stored` (key -> state JSON): the
+    status and the JSON body."""
+
+    def _get(role: str, path: str, key: str, stored: dict[str, Any]) -> tuple[int, Any]:
+        settings = dataclasses.replace(config.load(), role=role, state_dir=tmp_path)
+        worker = build(settings)
+        module = importlib.import_module(f"streams.agents.{role}")
+        module.install(worker)
+        route, match = ROUTES[role]
+
+        async def same_node(*_: Any) -> None:
+            raise SameNode()
+
+        monkeypatch.setattr(worker.app.router, "route_req", same_node)
+        values = {k: Stored(state).to_json() for k, state in stored.items()}
+        monkeypatch.setattr(module, "stored_value", lambda _table, k: values.get(k))
+        view = worker.app.web.views[route]  # type: ignore[attr-defined]
+        request = make_mocked_request("GET", path, match_info={match: key})
+        response = asyncio.run(view.dispatch(request))
+        return response.status, json.loads(response.body)
+
+    return _get
+
+
+def _stocked_item() -> tuple[inventory.StockItem, str]:
+    """SKU A stocked and priced, then an adjustment refused; that adjustment's event id."""
+    item = None
+    outcome = ""
+    for data in (
+        {"set_on_hand": 5, "unit_price": Decimal("19.99"), "currency": "EUR"},
+        {"delta": -6},
+    ):
+        msg = command(
+            "AdjustStock", topics.INVENTORY_COMMANDS.name, "A", {"sku": "A", **data}, "c", "test"
+        )
+        item, _ = inventory.decide(item, msg, NOW)
+        outcome = msg.envelope.event_id
+    assert item is not None
+    return item, outcome
+
+
+def test_the_inventory_page_shows_the_stock_and_an_adjustments_outcome(get: Any):
+    item, refused = _stocked_item()
+    stored = {"A": item.to_json()}
+    status, body = get("inventory", "/inventory/A/", "A", stored)
+    assert status == 200 and body == {
+        "sku": "A",
+        "on_hand": 5,
+        "reserved": 0,
+        "available": 5,
+        "unit_price": "19.99",
+        "currency": "EUR",
+    }
+    status, body = get("inventory", f"/inventory/A/?adjustment={refused}", "A", stored)
+    assert status == 200 and body["adjustment"] == {
+        "event_id": refused,
+        "outcome": "refused",
+        "reason": "on_hand would be -1, below zero",
+    }
+
+
+@pytest.mark.parametrize("query", ["", "?adjustment=e-1"])
+def test_the_inventory_page_of_a_sku_never_stocked_is_a_404(query: str, get: Any):
+    status, body = get("inventory", f"/inventory/B/{query}", "B", {})
+    assert status == 404 and body["detail"] == "unknown sku 'B'"
+    if query:
+        assert body["adjustment"] == {"event_id": "e-1", "outcome": "unknown", "reason": None}
+
+
+def test_the_order_page_shows_the_sagas_view(get: Any):
+    placed = place_order(order_id="o-1", lines={"A": 1})
+    state, _ = order.decide(None, placed, NOW)
+    assert state is not None
+    stored = {"o-1": state.to_json()}
+    status, body = get("order", "/orders/o-1/", "o-1", stored)
+    assert status == 200 and body == {
+        "order_id": "o-1",
+        "status": "PENDING",
+        "stage": "RESERVING",
+        "cancel_reason": None,
+        "cancel_refused": {},
+    }
+    status, body = get("order", "/orders/o-2/", "o-2", stored)
+    assert status == 404 and body == {"detail": "unknown order 'o-2'"}
