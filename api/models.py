@@ -1,35 +1,146 @@
-"""Request bodies of the public API, validated as DESIGN.md's contract says. A bad body is a
-422 naming the field; nothing reaches Kafka."""
+"""Request bodies and parameters of the public API, validated as DESIGN.md's contract says. A bad
+request is a 422 naming the field; nothing reaches Kafka.
+
+Every rule the server enforces is in the OpenAPI schema too (patterns, enums, bounds), so a
+client generated from it sends nothing the server refuses for a reason it cannot read there.
+The one rule JSON Schema cannot state, distinct SKUs in an order, is in the operation's
+description."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Annotated, Literal
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
 
 import pycountry
-from pydantic import BaseModel, EmailStr, Field, StrictInt, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    EmailStr,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
-Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+from schemas.statuses import MAX_ON_HAND, STATUSES
+
+# --- identifiers -------------------------------------------------------------------------
+# customer_id as the contract states it; a SKU and an order id are also path segments, so
+# they start with a letter or digit ('.' and '..' never reach a worker's URL)
+CUSTOMER_ID = r"^[A-Za-z0-9_.:-]{1,64}$"
+KEY = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+CustomerId = Annotated[str, Field(pattern=CUSTOMER_ID, examples=["alice"])]
+Sku = Annotated[str, Field(pattern=KEY, max_length=64, examples=["TSHIRT-M"])]
+OrderId = Annotated[str, Field(pattern=KEY, max_length=64)]
+
+# --- codes ---------------------------------------------------------------------------------
+# ISO 4217 codes that are not money one can price goods in: precious metals, bond-market and
+# accounting units, special drawing rights, the testing code, "no currency", and fund codes
+NOT_MONEY = frozenset(
+    {"XAG", "XAU", "XPD", "XPT", "XBA", "XBB", "XBC", "XBD", "XDR", "XSU", "XUA", "XAD"}
+    | {"XTS", "XXX", "BOV", "CHE", "CHW", "CLF", "COU", "MXV", "USN", "UYI", "UYW"}
+)
+CURRENCIES = tuple(sorted(c.alpha_3 for c in pycountry.currencies if c.alpha_3 not in NOT_MONEY))
+COUNTRIES = tuple(sorted(c.alpha_2 for c in pycountry.countries))
+
+
+def _one_of(codes: tuple[str, ...], what: str) -> AfterValidator:
+    known = frozenset(codes)
+
+    def check(value: str) -> str:
+        if value not in known:
+            raise ValueError(f"{value[:16]!r} is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+Currency = Annotated[
+    str,
+    _one_of(CURRENCIES, "an ISO 4217 currency code (upper case)"),
+    WithJsonSchema({"type": "string", "enum": list(CURRENCIES), "examples": ["EUR"]}),
+]
+Country = Annotated[
+    str,
+    _one_of(COUNTRIES, "an ISO 3166-1 alpha-2 country code (upper case)"),
+    WithJsonSchema({"type": "string", "enum": list(COUNTRIES), "examples": ["NL"]}),
+]
+
+# --- numbers -------------------------------------------------------------------------------
+MAX_PRICE = Decimal("999999.99")
+PRICE = r"^(0|[1-9][0-9]{0,5})(\.[0-9]{1,2})?$"
+
+
+def _price(value: Any) -> Decimal:
+    """A decimal string as PRICE says, or a JSON number; >= 0, at most MAX_PRICE, two places.
+    Never a float inside: a number is read through its shortest decimal form."""
+    if isinstance(value, str):
+        if not re.fullmatch(PRICE, value):
+            raise ValueError(
+                f"a price is a decimal string like '19.99' (two places at most, 0 to "
+                f"{MAX_PRICE}), not {value[:24]!r}"
+            )
+        return Decimal(value)
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ValueError("a price is a decimal string like '19.99' or a JSON number")
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise ValueError("a price must be a finite number") from None
+    if not amount.is_finite() or amount < 0 or amount > MAX_PRICE:
+        raise ValueError(f"a price must be between 0 and {MAX_PRICE}")
+    if amount != amount.quantize(Decimal("0.01")):
+        raise ValueError("a price has two decimal places at most")
+    return amount
+
+
+Price = Annotated[
+    Decimal,
+    BeforeValidator(_price),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": PRICE},
+                {"type": "number", "minimum": 0, "maximum": float(MAX_PRICE), "multipleOf": 0.01},
+            ],
+            "description": "Decimal, two places at most, 0 to 999999.99 (string or number)",
+            "examples": ["19.99"],
+        }
+    ),
+]
+
+
+def _whole(value: Any) -> int:
+    """A JSON integer; a whole-number float (`5.0`) counts, as JSON Schema's `integer` says.
+    Never a string or a bool."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a whole number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
+
+def Count(low: int, high: int) -> Any:
+    return Annotated[int, Field(ge=low, le=high), BeforeValidator(_whole)]
+
+
+MAX_STOCK = MAX_ON_HAND  # the inventory decider's bound, stated with the contract
 
 
 class OrderItem(BaseModel):
-    sku: Identifier
-    quantity: Annotated[StrictInt, Field(ge=1, le=1000)]
-    unit_price: Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=2)]
+    sku: Sku
+    quantity: Count(1, 1000)  # type: ignore[valid-type]
+    unit_price: Price
 
 
 class ShippingAddress(BaseModel):
-    country: Annotated[str, Field(min_length=2, max_length=2)]
+    country: Country
     city: Annotated[str, Field(max_length=120)] | None = None
     postal_code: Annotated[str, Field(max_length=20)] | None = None
     line1: Annotated[str, Field(max_length=200)] | None = None
-
-    @field_validator("country")
-    @classmethod
-    def iso_country(cls, value: str) -> str:
-        if pycountry.countries.get(alpha_2=value.upper()) is None:
-            raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
-        return value.upper()
 
 
 class Payment(BaseModel):
@@ -38,35 +149,37 @@ class Payment(BaseModel):
 
 
 class PlaceOrderRequest(BaseModel):
-    customer_id: Identifier
+    customer_id: CustomerId
     customer_email: EmailStr
-    currency: Annotated[str, Field(min_length=3, max_length=3)] = "USD"
+    currency: Currency = "USD"
     items: Annotated[list[OrderItem], Field(min_length=1, max_length=100)]
     shipping_address: ShippingAddress
     payment: Payment = Field(default_factory=Payment)
-
-    @field_validator("currency")
-    @classmethod
-    def iso_currency(cls, value: str) -> str:
-        if pycountry.currencies.get(alpha_3=value.upper()) is None:
-            raise ValueError(f"{value!r} is not an ISO 4217 currency code")
-        return value.upper()
 
     @model_validator(mode="after")
     def distinct_skus(self) -> PlaceOrderRequest:
         skus = [item.sku for item in self.items]
         if len(skus) != len(set(skus)):
             duplicates = sorted({sku for sku in skus if skus.count(sku) > 1})
-            raise ValueError(f"items: each sku may appear once, repeated: {duplicates}")
+            raise ValueError(f"items: each sku may appear once, repeated: {duplicates[:5]}")
         return self
 
 
 class SetStockRequest(BaseModel):
-    on_hand: Annotated[StrictInt, Field(ge=0, le=1_000_000_000)]
+    on_hand: Count(0, MAX_STOCK)  # type: ignore[valid-type]
+    unit_price: Annotated[
+        Price | None, Field(description="the SKU's price of record; absent: unchanged")
+    ] = None
+    currency: Annotated[
+        Currency, Field(description="the currency of `unit_price` (used only with it)")
+    ] = "USD"
 
 
 class AdjustStockRequest(BaseModel):
-    delta: Annotated[StrictInt, Field(ge=-1_000_000_000, le=1_000_000_000)]
+    delta: Count(-MAX_STOCK, MAX_STOCK)  # type: ignore[valid-type]
+
+
+Status = Literal[STATUSES]  # type: ignore[valid-type]
 
 
 class OrderAccepted(BaseModel):

@@ -33,6 +33,7 @@ class Services:
         self.codec = Codec(SchemaRegistry(settings.registry_url, timeout_s=3.0))
         self.producer = AsyncProducer(settings.kafka_bootstrap, settings.produce_timeout_s)
         self.es = AsyncElasticsearch(settings.elasticsearch_url, request_timeout=10)
+        self.orders = httpx.AsyncClient(base_url=settings.worker_url("order"), timeout=5.0)
         self.inventory = httpx.AsyncClient(base_url=settings.worker_url("inventory"), timeout=5.0)
         self.analytics = httpx.AsyncClient(base_url=settings.worker_url("analytics"), timeout=5.0)
         self.idempotency = IdempotencyStore(settings.state_dir / "api-idempotency")
@@ -53,6 +54,7 @@ class Services:
     async def close(self) -> None:
         self.producer.close()
         await self.es.close()
+        await self.orders.aclose()
         await self.inventory.aclose()
         await self.analytics.aclose()
         self.idempotency.close()
@@ -66,7 +68,7 @@ def services(request: Request) -> Services:
 @contextmanager
 def elasticsearch() -> Iterator[None]:
     """Elasticsearch away, too slow, or answering 5xx or 429 (shards not allocated yet after
-    a restart, overload): 503 with the reason. A query it refuses: 422."""
+    a restart, overload): 503 with the reason."""
     try:
         yield
     except elastic.UNREACHABLE as exc:
@@ -74,7 +76,9 @@ def elasticsearch() -> Iterator[None]:
     except ApiError as exc:
         if elastic.passing(exc.meta.status):
             raise HTTPException(503, f"Elasticsearch unavailable: {exc.message}") from exc
-        raise HTTPException(422, f"Elasticsearch refused the query: {exc.message}") from exc
+        # every parameter is checked before it reaches Elasticsearch (api/models.py), so a
+        # refusal left is the API's fault, not the client's
+        raise HTTPException(500, f"Elasticsearch refused the query: {exc.message}") from exc
 
 
 async def read_order(svc: Services, order_id: str) -> dict[str, Any] | None:
@@ -92,6 +96,15 @@ async def ask_worker(
 ) -> dict[str, Any] | None:
     """A worker's page as JSON, or None when it answers 404. A worker that cannot be reached
     or answers anything else: 503 naming `what`."""
+    found, body = await worker_page(worker, what, path, params)
+    return body if found else None
+
+
+async def worker_page(
+    worker: httpx.AsyncClient, what: str, path: str, params: dict[str, Any] | None = None
+) -> tuple[bool, dict[str, Any]]:
+    """A worker's page: (found, its JSON), found False for a 404 (whose body may still say
+    something, such as what became of a command). Unreachable, or any other answer: 503."""
     try:
         answer = await worker.get(path, params=params)
     except (httpx.HTTPError, OSError, AttributeError) as exc:
@@ -99,11 +112,15 @@ async def ask_worker(
         # peer of a socket that is gone ('NoneType' object has no attribute 'getpeername');
         # the crash test met it as a 500 on POST /inventory/{sku}/adjustments
         raise HTTPException(503, f"{what} unavailable: {exc!r}") from exc
-    if answer.status_code == 404:
-        return None
-    if answer.status_code != 200:
+    if answer.status_code not in (200, 404):
         raise HTTPException(503, f"{what} answered {answer.status_code}")
-    return dict(answer.json())
+    try:
+        body = answer.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise HTTPException(503, f"{what} answered {answer.status_code} without a JSON object")
+    return answer.status_code == 200, body
 
 
 async def until(

@@ -78,16 +78,17 @@ def init(settings: config.Settings) -> None:
     )
 
 
-def _stock_known(worker: httpx.Client, sku: str) -> bool:
+def _stock_of(worker: httpx.Client, sku: str) -> dict | None:
     answer = worker.get(f"/inventory/{sku}/")
     if answer.status_code not in (200, 404):
         raise RuntimeError(f"worker answered {answer.status_code} for {sku}")
-    return answer.status_code == 200
+    return dict(answer.json()) if answer.status_code == 200 else None
 
 
 def seed(settings: config.Settings) -> int:
-    """Stock every demo SKU the inventory has never seen (a re-run leaves stock alone)."""
-    from ops.demo import CATALOGUE
+    """Stock and price every demo SKU the inventory has never seen, and price those stocked
+    before they had prices; a re-run leaves stock and prices alone."""
+    from ops.demo import CATALOGUE, CURRENCY
     from schemas.codec import for_confluent, headers_for
     from schemas.events import command
 
@@ -95,15 +96,21 @@ def seed(settings: config.Settings) -> int:
     producer = Producer(kafka.producer_settings(settings.kafka_bootstrap))
     seeded = 0
     with httpx.Client(base_url=settings.worker_url("inventory"), timeout=5) as worker:
-        for sku, _price, on_hand in CATALOGUE:
-            known = kafka.eventually("read stock", partial(_stock_known, worker, sku))
-            if known:
+        for sku, price, on_hand in CATALOGUE:
+            known = kafka.eventually("read stock", partial(_stock_of, worker, sku))
+            if known is not None and known.get("unit_price") is not None:
                 continue
             message = command(
                 "AdjustStock",
                 topics.INVENTORY_COMMANDS.name,
                 sku,
-                {"sku": sku, "set_on_hand": on_hand, "delta": None},
+                {
+                    "sku": sku,
+                    "set_on_hand": on_hand if known is None else None,
+                    "delta": None,
+                    "unit_price": price,
+                    "currency": CURRENCY,
+                },
                 "demo-seed",
                 "seed",
             )

@@ -51,7 +51,7 @@ def _init(_: argparse.Namespace) -> None:
 def _seed(_: argparse.Namespace) -> None:
     from ops import admin
 
-    print(f"demo catalogue: {admin.seed(config.load())} SKUs stocked")
+    print(f"demo catalogue: {admin.seed(config.load())} SKUs stocked or priced")
 
 
 def _up(args: argparse.Namespace) -> None:
@@ -187,6 +187,19 @@ def _rebuild(_: argparse.Namespace) -> None:
     )
 
 
+def _api_key(args: argparse.Namespace) -> None:
+    from api import keys
+
+    scopes = args.scopes.split(",") if args.scopes else list(keys.SCOPES)
+    unknown = sorted(set(scopes) - set(keys.SCOPES))
+    if unknown:
+        raise SystemExit(f"unknown scopes {unknown}; known: {', '.join(keys.SCOPES)}")
+    key = keys.new_key()
+    print(f"key (give it to the client; it is not stored anywhere): {key}")
+    print("line for ORDERFLOW_API_KEYS or ORDERFLOW_API_KEYS_FILE:")
+    print(keys.key_line(args.name, key, scopes))
+
+
 def _load(args: argparse.Namespace) -> None:
     import asyncio
 
@@ -262,6 +275,10 @@ def main(argv: list[str] | None = None) -> None:
         help="rebuild the read model from the Kafka topics into a new index, then move the "
         "`orders` alias to it (no downtime for readers)",
     ).set_defaults(func=_rebuild)
+    api_key = sub.add_parser("api-key", help="make an API key and the line that configures it")
+    api_key.add_argument("--name", required=True, help="who holds it (shown in 403 answers)")
+    api_key.add_argument("--scopes", default="", help="comma-separated (default: every scope)")
+    api_key.set_defaults(func=_api_key)
     load = sub.add_parser("load", help="place orders at a target rate against POST /orders")
     load.add_argument("--rate", type=float, default=50.0, help="orders per second")
     load.add_argument("--duration", type=float, default=30.0, help="seconds")

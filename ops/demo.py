@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+CURRENCY = "EUR"  # every demo price is in euros, as the README's examples order
 # sku, unit price, units on hand
 CATALOGUE: tuple[tuple[str, Decimal, int], ...] = tuple(
     (f"{family}-{variant}", Decimal(price), stock)

@@ -16,10 +16,21 @@ from typing import Any
 
 import aiohttp
 
+from ops.services import bearer
+
 # scenario -> share of orders. Payment scenarios of the simulated gateway (streams/domain/
 # payment.py) and one unknown SKU line, so every branch of the saga is exercised.
 MIX: dict[str, float] = {"approve": 0.85, "decline": 0.05, "error": 0.05, "unknown_sku": 0.05}
 SKUS = tuple(f"BENCH-{n:03d}" for n in range(200))  # stocked generously by the benchmark
+CURRENCY = "EUR"
+
+
+def price_of(sku: str) -> str:
+    """The price of record the benchmark gives a BENCH SKU, which its orders then pay."""
+    n = int(sku.rsplit("-", 1)[1])
+    return f"{1 + n % 50}.{n % 100:02d}"
+
+
 MAX_IN_FLIGHT = 512
 
 
@@ -40,15 +51,14 @@ def parse_mix(text: str) -> dict[str, float]:
 def order_body(rng: random.Random, scenario: str, customer: str) -> dict[str, Any]:
     lines = rng.sample(SKUS, rng.randint(1, 3))
     items = [
-        {"sku": sku, "quantity": rng.randint(1, 3), "unit_price": f"{rng.randint(100, 5000) / 100}"}
-        for sku in lines
+        {"sku": sku, "quantity": rng.randint(1, 3), "unit_price": price_of(sku)} for sku in lines
     ]
     if scenario == "unknown_sku":
         items.append({"sku": f"NOSUCH-{rng.randrange(1 << 30)}", "quantity": 1, "unit_price": "1"})
     return {
         "customer_id": customer,
         "customer_email": f"{customer}@example.com",
-        "currency": "EUR",
+        "currency": CURRENCY,
         "items": items,
         "shipping_address": {"country": rng.choice(["NL", "DE", "US", "FR", "GB"])},
         "payment": {
@@ -133,7 +143,9 @@ async def run(
     connector = aiohttp.TCPConnector(limit=MAX_IN_FLIGHT)
     timeout = aiohttp.ClientTimeout(total=30)
 
-    async with aiohttp.ClientSession(api_url, connector=connector, timeout=timeout) as session:
+    async with aiohttp.ClientSession(
+        api_url, connector=connector, timeout=timeout, headers=bearer()
+    ) as session:
 
         async def place(body: dict[str, Any]) -> None:
             started_wall, started = time.time(), time.perf_counter()

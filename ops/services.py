@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from api import keys
 from ops import admin
 from orderflow import config, roles
 from orderflow.config import REPO_ROOT
@@ -19,6 +20,7 @@ from orderflow.config import REPO_ROOT
 STACK = REPO_ROOT / "infra" / "stack.sh"
 RUN_DIR = REPO_ROOT / ".stack" / "run"
 LOG_DIR = REPO_ROOT / ".stack" / "logs"
+DEV_KEY = REPO_ROOT / ".stack" / "api-key"  # the development key itself (mode 600)
 # One worker process per role (orderflow/roles.py), then the indexer and the API.
 WORKERS = tuple(f"worker-{role}" for role in roles.NAMES)
 NAMES = (*WORKERS, "indexer", "api")
@@ -131,14 +133,60 @@ def wait_ready(settings: config.Settings, timeout_s: float = 120.0) -> None:
             time.sleep(0.5)
 
 
+def operator_keys() -> bool:
+    """Whether the operator configured the API's keys (then no development key is made)."""
+    return bool(os.environ.get("ORDERFLOW_API_KEYS") or os.environ.get("ORDERFLOW_API_KEYS_FILE"))
+
+
+def development_key(settings: config.Settings) -> str | None:
+    """With no key configured: the development key (every scope), made once and kept in
+    .stack/api-key (mode 600), its digest in the keys file the API reads. None when the
+    operator configured keys."""
+    if operator_keys():
+        return None
+    DEV_KEY.parent.mkdir(parents=True, exist_ok=True)
+    if not DEV_KEY.exists():
+        _private_write(DEV_KEY, keys.new_key() + "\n")
+    key = DEV_KEY.read_text().strip()
+    _private_write(
+        settings.api_keys_file,
+        "# written by `orderflow up`: the development key in .stack/api-key, every scope\n"
+        + keys.key_line("development", key)
+        + "\n",
+    )
+    return key
+
+
+def client_key() -> str:
+    """The key OrderFlow's own clients (load, bench, tests) send: ORDERFLOW_API_KEY, or the
+    development key `make up` wrote."""
+    key = os.environ.get("ORDERFLOW_API_KEY") or (
+        DEV_KEY.read_text().strip() if DEV_KEY.exists() else ""
+    )
+    if not key:
+        raise RuntimeError(f"no API key: set ORDERFLOW_API_KEY, or run `make up` to make {DEV_KEY}")
+    return key
+
+
+def bearer() -> dict[str, str]:
+    return {"Authorization": f"Bearer {client_key()}"}
+
+
+def _private_write(path: Path, text: str) -> None:
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(text)
+
+
 def up(settings: config.Settings) -> None:
     stack("up")
+    development_key(settings)
     admin.init(settings)
     for name in NAMES:
         start(name)
     wait_ready(settings)
     seeded = admin.seed(settings)
-    print(f"demo catalogue: {seeded} SKUs stocked")
+    print(f"demo catalogue: {seeded} SKUs stocked or priced")
 
 
 def down() -> None:
@@ -148,16 +196,24 @@ def down() -> None:
 
 def banner(settings: config.Settings) -> str:
     api = f"http://127.0.0.1:{settings.api_port}"
+    key = development_key(settings)
+    if key is None:
+        auth, who = "$ORDERFLOW_KEY", "  API keys        as configured (ORDERFLOW_API_KEYS[_FILE])"
+    else:
+        auth, who = f"$(cat {DEV_KEY})", f"  API key         {key}  (every scope; in {DEV_KEY})"
+    live = f"{api}/live#key={key}" if key else f"{api}/live  (asks for a key)"
     return f"""
 OrderFlow is running.
-  Live page       {api}/live
-  Swagger UI      {api}/docs
+{who}
+  Live page       {live}
+  Swagger UI      {api}/docs  (Authorize: paste the key)
   Elasticsearch   {settings.elasticsearch_url}/orders/_search?pretty
   Registry        {settings.registry_url}/subjects
   Logs            {LOG_DIR}/
 
 Place an order:
-  curl -si -X POST {api}/orders -H 'Content-Type: application/json' -d '{{
+  curl -si -X POST {api}/orders -H "Authorization: Bearer {auth}" \\
+    -H 'Content-Type: application/json' -d '{{
     "customer_id": "alice", "customer_email": "alice@example.com", "currency": "EUR",
     "items": [{{"sku": "TSHIRT-M", "quantity": 2, "unit_price": "19.99"}}],
     "shipping_address": {{"country": "NL", "city": "Amsterdam"}}}}'
@@ -169,5 +225,5 @@ Decoded from Avro:
 
 Its timeline in Elasticsearch (replace ORDER_ID):
   curl -s '{settings.elasticsearch_url}/orders/_doc/ORDER_ID?pretty'
-  curl -s '{api}/orders/ORDER_ID/timeline'
+  curl -s -H "Authorization: Bearer {auth}" '{api}/orders/ORDER_ID/timeline'
 """

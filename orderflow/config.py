@@ -62,6 +62,14 @@ class Settings:
     analytics_url: str = field(default_factory=lambda: _env("ORDERFLOW_ANALYTICS_URL", ""))
     api_host: str = field(default_factory=lambda: _env("ORDERFLOW_API_HOST", "127.0.0.1"))
     api_port: int = field(default_factory=lambda: _env_int("ORDERFLOW_API_PORT", 8000))
+    # API keys (api/keys.py): digests and scopes, from the environment and/or a file. The file
+    # by default is the development key `make up` writes when nothing else is configured.
+    api_keys: str = field(default_factory=lambda: _env("ORDERFLOW_API_KEYS", ""))
+    api_keys_file: Path = field(
+        default_factory=lambda: Path(
+            _env("ORDERFLOW_API_KEYS_FILE", str(REPO_ROOT / ".stack" / "api-keys"))
+        )
+    )
     # How long the API waits for Kafka to acknowledge a command before answering 503.
     produce_timeout_s: float = field(
         default_factory=lambda: _env_float("ORDERFLOW_PRODUCE_TIMEOUT_S", 5.0)

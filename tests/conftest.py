@@ -50,6 +50,7 @@ def stack() -> Iterator[config.Settings]:
         if not servers_were_up:
             services.stack("up")
         admin.init(settings)
+        services.development_key(settings)
         for name in services.NAMES:
             if services.pid_of(name) is None:
                 services.start(name, env=FAST)
@@ -66,7 +67,9 @@ def stack() -> Iterator[config.Settings]:
 
 @pytest.fixture(scope="session")
 def api(stack: config.Settings) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=f"http://127.0.0.1:{stack.api_port}", timeout=60) as client:
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{stack.api_port}", timeout=60, headers=services.bearer()
+    ) as client:
         yield client
 
 

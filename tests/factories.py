@@ -73,6 +73,14 @@ class MemoryRegistry:
         return self.schemas[schema_id]
 
 
+def stock(api: Any, sku: str, on_hand: int, price: str = "4.20", currency: str = "EUR") -> Any:
+    """PUT /inventory/{sku}: `on_hand` units at a price of record (the price the factories'
+    orders pay unless a test says otherwise); the API's answer."""
+    return api.put(
+        f"/inventory/{sku}", json={"on_hand": on_hand, "unit_price": price, "currency": currency}
+    )
+
+
 def order_body(
     sku: str, customer: str, price: str = "4.20", country: str = "NL", quantity: int = 1
 ) -> dict[str, Any]:

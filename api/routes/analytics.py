@@ -8,14 +8,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
+from api.auth import need
+from api.errors import documented
+from api.keys import ORDERS_READ
 from api.services import ask_worker, elasticsearch, services
 from schemas import statuses
 from schemas.statuses import STATUSES
 
-router = APIRouter()
+router = APIRouter(tags=["analytics"])
 
 
-@router.get("/analytics/live")
+@router.get(
+    "/analytics/live", dependencies=[need(ORDERS_READ)], responses=documented(401, 403, 422, 503)
+)
 async def live_analytics(
     request: Request, minutes: Annotated[int, Query(ge=1, le=180)] = 10
 ) -> dict[str, Any]:
@@ -30,7 +35,9 @@ async def live_analytics(
     return figures
 
 
-@router.get("/analytics/orders")
+@router.get(
+    "/analytics/orders", dependencies=[need(ORDERS_READ)], responses=documented(401, 403, 422, 503)
+)
 async def order_analytics(
     request: Request,
     days: Annotated[int, Query(ge=1, le=366, description="revenue for this many days")] = 30,

@@ -1,34 +1,69 @@
-"""Orders: placing one (a PlaceOrder command), reading them from the read model, cancelling."""
+"""Orders: placing one (a PlaceOrder command), reading them from the read model, cancelling
+(the saga decides; the API reports its decision)."""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from api.auth import need
+from api.errors import documented
 from api.idempotency import IdempotencyConflict, fingerprint, order_id_for
-from api.models import OrderAccepted, PlaceOrderRequest
-from api.services import PRODUCER, Services, elasticsearch, read_order, services, until
+from api.keys import ORDERS_READ, ORDERS_WRITE
+from api.models import CustomerId, OrderAccepted, OrderId, PlaceOrderRequest, Sku, Status
+from api.services import (
+    PRODUCER,
+    Services,
+    ask_worker,
+    elasticsearch,
+    read_order,
+    services,
+    until,
+)
 from orderflow import metrics
 from schemas import statuses, topics
 from schemas.events import command
 from schemas.statuses import STATUSES, TERMINAL
 
 log = logging.getLogger("orderflow.api")
-router = APIRouter()
+router = APIRouter(tags=["orders"])
+PathOrderId = Annotated[OrderId, Path(description="The order id POST /orders answered")]
+KNOWN_WITHIN_S = 2.0  # how long an order id nobody knows yet may take to become known
+RANK_OF = {status: rank for rank, status in enumerate(STATUSES)}  # the way an order goes
 
 
-@router.post("/orders", status_code=202, response_model=OrderAccepted)
+@router.post(
+    "/orders",
+    status_code=202,
+    response_model=OrderAccepted,
+    dependencies=[need(ORDERS_WRITE)],
+    responses=documented(
+        401, 403, 409, 413, 422, 503, _409="Idempotency-Key used before with another body"
+    ),
+)
 async def place_order(
     body: PlaceOrderRequest,
     request: Request,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=1,
+            max_length=200,
+            description="Same key and body: the same order again, nothing new is created",
+        ),
+    ] = None,
 ) -> OrderAccepted:
+    """Accept an order: 202 once Kafka has the PlaceOrder command; the saga takes it from
+    there. Each SKU may appear once in `items`. The saga prices every line from the
+    catalogue: a line whose `unit_price` or the order's `currency` differs ends the order
+    CANCELLED with PRICE_MISMATCH; a SKU without a price, UNKNOWN_SKU."""
     svc = services(request)
     payload = body.model_dump(mode="json")
     if idempotency_key is None:
@@ -86,54 +121,81 @@ async def _accept(
     return OrderAccepted(order_id=order_id, correlation_id=correlation_id)
 
 
-@router.get("/orders/{order_id}")
+@router.get(
+    "/orders/{order_id}",
+    dependencies=[need(ORDERS_READ)],
+    responses=documented(401, 403, 404, 422, 503, _404="No such order in the read model"),
+)
 async def get_order(
-    order_id: str,
+    order_id: PathOrderId,
     request: Request,
-    wait_for: Annotated[str | None, Query(description="block until this status")] = None,
-    timeout: Annotated[float, Query(ge=0, le=60)] = 10.0,
+    wait_for: Annotated[
+        Status | None,
+        Query(description="wait until the order has reached this status, or can no longer"),
+    ] = None,
+    timeout: Annotated[float, Query(ge=0, le=60, description="seconds to wait at most")] = 10.0,
 ) -> dict[str, Any]:
-    """The order as the read model shows it. With `wait_for`, waits (up to `timeout` seconds)
-    until it shows that status, or a terminal one, for read-your-writes."""
-    if wait_for is not None and wait_for not in STATUSES:
-        raise HTTPException(422, f"wait_for must be one of {', '.join(STATUSES)}")
+    """The order as the read model shows it. With `wait_for`, answers as soon as the order is
+    at that status or past it, or ended where it can no longer reach it (a COMPLETED order
+    waited for CANCELLED), or after `timeout` seconds with what it shows then."""
     svc = services(request)
 
     def settled(doc: dict[str, Any] | None) -> bool:
-        return wait_for is None or (
-            doc is not None and (doc["status"] == wait_for or doc["status"] in TERMINAL)
-        )
+        return wait_for is None or (doc is not None and _reached_or_beyond(doc["status"], wait_for))
 
-    doc = await until(lambda: read_order(svc, order_id), settled, timeout)
+    doc = await read_order(svc, order_id)
+    if doc is None and wait_for is not None and timeout > 0:
+        # right after the 202 only the saga may know it; nobody knowing it is a 404 at once
+        await _known_to_saga(svc, order_id, min(timeout, KNOWN_WITHIN_S))
+    if not settled(doc):
+        doc = await until(lambda: read_order(svc, order_id), settled, timeout)
     if doc is None:
         raise HTTPException(404, f"order {order_id} not found")
     return doc
 
 
-@router.get("/orders/{order_id}/timeline")
-async def get_timeline(order_id: str, request: Request) -> dict[str, Any]:
+def _reached_or_beyond(status: str | None, wanted: str) -> bool:
+    """Whether waiting longer for `wanted` is pointless: the order is there, past it on the
+    way, or in a terminal status (from which nothing else is reached)."""
+    if status is None:
+        return False
+    return status == wanted or status in TERMINAL or RANK_OF[status] >= RANK_OF[wanted]
+
+
+@router.get(
+    "/orders/{order_id}/timeline",
+    dependencies=[need(ORDERS_READ)],
+    responses=documented(401, 403, 404, 422, 503, _404="No such order in the read model"),
+)
+async def get_timeline(order_id: PathOrderId, request: Request) -> dict[str, Any]:
+    """Every event about the order, from every topic, in the order they occurred."""
     doc = await read_order(services(request), order_id)
     if doc is None:
         raise HTTPException(404, f"order {order_id} not found")
     return {"order_id": order_id, "status": doc["status"], "timeline": doc["timeline"]}
 
 
-@router.get("/orders")
+@router.get(
+    "/orders",
+    dependencies=[need(ORDERS_READ)],
+    responses=documented(401, 403, 422, 503),
+)
 async def list_orders(
     request: Request,
-    customer_id: str | None = None,
-    status: str | None = None,
-    sku: Annotated[str | None, Query(description="orders with a line of this SKU")] = None,
+    customer_id: CustomerId | None = None,
+    status: Status | None = None,
+    sku: Annotated[Sku | None, Query(description="orders with a line of this SKU")] = None,
     from_: Annotated[
-        str | None, Query(alias="from", description="created_at >= (ISO 8601)")
+        datetime | None, Query(alias="from", description="created_at >= (ISO 8601)")
     ] = None,
-    to: Annotated[str | None, Query(description="created_at < (ISO 8601)")] = None,
-    page: Annotated[int, Query(ge=1, le=200, description="1-based page of `size` orders")] = 1,
-    size: Annotated[int, Query(ge=1, le=500)] = 50,
+    to: Annotated[datetime | None, Query(description="created_at < (ISO 8601)")] = None,
+    page: Annotated[
+        int,
+        Query(ge=1, le=100, description="1-based page of `size` orders (10,000 at most)"),
+    ] = 1,
+    size: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> dict[str, Any]:
     """Orders from the read model, newest first, without their timelines."""
-    if status is not None and status not in STATUSES:
-        raise HTTPException(422, f"status must be one of {', '.join(STATUSES)}")
     filters: list[dict[str, Any]] = []
     if customer_id:
         filters.append({"term": {"customer_id": customer_id}})
@@ -142,7 +204,7 @@ async def list_orders(
     if sku:
         filters.append({"term": {"items.sku": sku}})
     if from_ or to:
-        bounds = {k: v for k, v in (("gte", from_), ("lt", to)) if v}
+        bounds = {k: v.isoformat() for k, v in (("gte", from_), ("lt", to)) if v}
         filters.append({"range": {"created_at": bounds}})
     svc = services(request)
     with elasticsearch():
@@ -163,51 +225,83 @@ async def list_orders(
     }
 
 
-@router.post("/orders/{order_id}/cancel")
-async def cancel_order(order_id: str, request: Request) -> JSONResponse:
-    """Ask to cancel. Before shipment the saga releases the stock, refunds what was charged and
-    ends the order CANCELLED (CUSTOMER_REQUEST): 200 with the order once the read model shows
-    it, 202 if it is still on its way. After shipment, or once the order ended: 409."""
+@router.post(
+    "/orders/{order_id}/cancel",
+    dependencies=[need(ORDERS_WRITE)],
+    responses={
+        200: {"description": "Cancelled: the order (from the read model once it shows it)"},
+        202: {"description": "Asked; the saga has not decided yet (the warehouse is asked)"},
+        **documented(
+            401,
+            403,
+            404,
+            409,
+            422,
+            503,
+            _404="No such order",
+            _409="Too late (the parcel has left) or already cancelled for another reason",
+        ),
+    },
+)
+async def cancel_order(order_id: PathOrderId, request: Request) -> JSONResponse:
+    """Ask the saga to cancel. It decides, as it knows the order before the read model does:
+    before shipment it releases the stock, refunds what was charged and ends the order
+    CANCELLED (CUSTOMER_REQUEST): 200. Once fulfilment is scheduled it asks the warehouse
+    first: 202 while it waits. After shipment, or once the order ended otherwise: 409.
+    A second cancel of an order already cancelled: 409."""
     svc = services(request)
-    doc = await read_order(svc, order_id)
-    if doc is None:
-        raise HTTPException(404, f"order {order_id} not found")
-    _refuse_cancel(doc)
-    correlation_id = doc["timeline"][0]["correlation_id"] if doc["timeline"] else order_id
-    await svc.publish(
-        command(
-            "CancelOrder",
-            topics.ORDERS_COMMANDS.name,
-            order_id,
-            {"order_id": order_id, "note": None},
-            correlation_id,
-            PRODUCER,
+    known = await _known_to_saga(svc, order_id, KNOWN_WITHIN_S)
+    cancel = command(
+        "CancelOrder",
+        topics.ORDERS_COMMANDS.name,
+        order_id,
+        {"order_id": order_id, "note": None},
+        str(known.get("correlation_id") or order_id),
+        PRODUCER,
+    )
+    await svc.publish(cancel)
+    request_id = cancel.envelope.event_id
+
+    def decided(view: dict[str, Any] | None) -> bool:
+        return view is not None and (
+            request_id in view["cancel_refused"] or request_id in view["cancelled_by"]
         )
-    )
 
-    async def look(last: dict[str, Any] = doc) -> dict[str, Any]:
-        seen = await read_order(svc, order_id) or last
-        if seen["status"] != statuses.CANCELLED:
-            _refuse_cancel(seen)  # the parcel left before the cancel reached the warehouse
-        return seen
-
-    doc = await until(look, lambda seen: seen["status"] == statuses.CANCELLED, 10.0)
-    if doc["status"] == statuses.CANCELLED:
-        return JSONResponse(doc, status_code=200)
-    return JSONResponse(
-        {"order_id": order_id, "status": doc["status"], "detail": "cancel requested"},
-        status_code=202,
-    )
-
-
-def _refuse_cancel(doc: dict[str, Any]) -> None:
-    status = doc["status"]
-    if status in (statuses.SHIPPED, statuses.DELIVERED, statuses.COMPLETED):
+    view = await until(lambda: _saga_view(svc, order_id), decided, 10.0) or known
+    refusal = view["cancel_refused"].get(request_id)
+    if refusal == statuses.TOO_LATE:
         raise HTTPException(
             409,
-            f"order {doc['order_id']} is {status}: too late to cancel, it has left the warehouse",
+            f"order {order_id} is {view['status']}: too late to cancel, it has left the warehouse",
         )
-    if status == statuses.CANCELLED:
-        raise HTTPException(
-            409, f"order {doc['order_id']} is already cancelled ({doc['cancel_reason']})"
+    if refusal is not None:
+        raise HTTPException(409, f"order {order_id} is already cancelled ({view['cancel_reason']})")
+    if request_id in view["cancelled_by"]:
+        doc = await until(
+            lambda: read_order(svc, order_id),
+            lambda doc: doc is not None and doc["status"] == statuses.CANCELLED,
+            5.0,
         )
+        shown = doc if doc is not None and doc["status"] == statuses.CANCELLED else None
+        return JSONResponse(shown or _summary(view), status_code=200)
+    return JSONResponse({**_summary(view), "detail": "cancel requested"}, status_code=202)
+
+
+async def _saga_view(svc: Services, order_id: str) -> dict[str, Any] | None:
+    """The saga's own state of the order, live from its table (via the worker that owns the
+    order's partition), or None while it does not know the order."""
+    return await ask_worker(svc.orders, "order worker", f"/orders/{order_id}/")
+
+
+async def _known_to_saga(svc: Services, order_id: str, within_s: float) -> dict[str, Any]:
+    """The saga's view of the order, waiting `within_s` for it to read the PlaceOrder (an
+    accepted order is in Kafka before the 202, the saga reads it a moment later); 404 if it
+    still does not know the order then."""
+    view = await until(lambda: _saga_view(svc, order_id), lambda seen: seen is not None, within_s)
+    if view is None:
+        raise HTTPException(404, f"order {order_id} not found")
+    return view
+
+
+def _summary(view: dict[str, Any]) -> dict[str, Any]:
+    return {k: view.get(k) for k in ("order_id", "status", "cancel_reason")}

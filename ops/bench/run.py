@@ -18,6 +18,7 @@ from ops import faust_floor, load
 from ops.bench.kafka_counts import Baseline, _caught_up, _growth, kafka_records, records_handled
 from ops.bench.procfs import ProcessSampler, ProcessUse
 from ops.load import percentile
+from ops.services import bearer
 from orderflow import config
 from schemas import statuses
 
@@ -135,9 +136,14 @@ class Bench:
         self.es = AsyncElasticsearch(settings.elasticsearch_url, request_timeout=30)
 
     async def stock(self) -> None:
-        async with aiohttp.ClientSession(self.api) as session:
+        async with aiohttp.ClientSession(self.api, headers=bearer()) as session:
             for sku in load.SKUS:
-                async with session.put(f"/inventory/{sku}", json={"on_hand": STOCK_PER_SKU}) as r:
+                stocked = {
+                    "on_hand": STOCK_PER_SKU,
+                    "unit_price": load.price_of(sku),
+                    "currency": load.CURRENCY,
+                }
+                async with session.put(f"/inventory/{sku}", json=stocked) as r:
                     if r.status >= 300:
                         raise RuntimeError(f"stocking {sku}: {r.status} {await r.text()}")
 

@@ -12,9 +12,10 @@ any StockRejected -> ReleaseStock (reserved lines) + OrderCancelled(OUT_OF_STOCK
 CancelOrder before shipment -> release stock, refund if charged -> OrderCancelled(CUSTOMER_REQUEST)
     (once fulfillment is scheduled the warehouse is asked first: FulfillmentCancelled lets the
     cancel go on; OrderShipped wins the race and the order carries on to delivery)
-CancelOrder after shipment (TOO_LATE) or of an order cancelled for another reason
-    (ALREADY_CANCELLED) -> nothing sent; the refusal is remembered by the CancelOrder's event
-    id (cancel_refused, shown on the order worker's page) so the API can answer 409 to it
+CancelOrder after shipment (TOO_LATE) or of an order already cancelled (ALREADY_CANCELLED:
+    for another reason, or by an earlier cancel) -> nothing sent; the refusal is remembered
+    by the CancelOrder's event id (cancel_refused, on the order worker's page), and the
+    cancels that did end the order in cancelled_by, so the API answers each one 409 or 200
 
 Every customer-visible transition, emitted or accepted, also gets its NotificationSent here
 (streams/domain/notification.py says why the saga hosts that participant).
@@ -83,6 +84,9 @@ class OrderState:
     # CancelOrder event id -> why it was not honoured (TOO_LATE, ALREADY_CANCELLED), the last
     # CANCEL_MEMORY of them
     cancel_refused: Mapping[str, str] = field(default_factory=dict)
+    # the CancelOrder event ids that ended the order CANCELLED (one, or every cancel that
+    # waited on the warehouse together): the API answers each of them 200
+    cancelled_by: tuple[str, ...] = ()
 
     @property
     def lines(self) -> list[Mapping[str, Any]]:
@@ -98,6 +102,7 @@ class OrderState:
         data["reserved"], data["released"] = list(self.reserved), list(self.released)
         data["cancel_pending"] = list(self.cancel_pending)
         data["cancel_refused"] = dict(self.cancel_refused)
+        data["cancelled_by"] = list(self.cancelled_by)
         return data
 
     @classmethod
@@ -114,6 +119,7 @@ class OrderState:
                 "released": tuple(data.get("released", ())),
                 "cancel_pending": tuple(data.get("cancel_pending", ())),
                 "cancel_refused": dict(data.get("cancel_refused", {})),
+                "cancelled_by": tuple(data.get("cancelled_by", ())),
             }
         )
 
@@ -125,6 +131,8 @@ class OrderState:
             "stage": self.stage,
             "cancel_reason": self.cancel_reason,
             "cancel_refused": dict(self.cancel_refused),
+            "cancelled_by": list(self.cancelled_by),
+            "correlation_id": self.correlation_id,
         }
 
 
@@ -363,12 +371,12 @@ def _refuse_cancels(state: OrderState, event_ids: Iterable[str], reason: str) ->
     return replace(state, cancel_refused=dict(refused))
 
 
-def _cancel_refusal(state: OrderState) -> str | None:
-    """Why a customer cancel cannot be honoured in this state, or None."""
+def _cancel_refusal(state: OrderState, event_id: str) -> str | None:
+    """Why this customer cancel cannot be honoured in this state, or None."""
     if state.status in (SHIPPED, DELIVERED, COMPLETED):
         return TOO_LATE
-    if state.status == CANCELLED and state.cancel_reason != CUSTOMER_REQUEST:
-        return ALREADY_CANCELLED
+    if state.status == CANCELLED and event_id not in state.cancelled_by:
+        return ALREADY_CANCELLED  # for another reason, or by an earlier cancel
     return None
 
 
@@ -376,11 +384,11 @@ def cancel_order(state: OrderState | None, msg: Message, now: int) -> Decision:
     if state is None:
         return state, []  # an order the saga does not know: nothing to cancel
     event_id = msg.envelope.event_id
-    refusal = _cancel_refusal(state)
+    refusal = _cancel_refusal(state, event_id)
     if refusal is not None:
         return _refuse_cancels(state, [event_id], refusal), []
     if state.stage == ENDED:
-        return state, []  # cancelled at the customer's request already: this one too
+        return state, []  # this very cancel ended it (a redelivery)
     if state.stage == CANCELLING:
         # In progress: this cancel shares the warehouse's answer.
         if event_id in state.cancel_pending:
@@ -398,12 +406,14 @@ def cancel_order(state: OrderState | None, msg: Message, now: int) -> Decision:
                 order_id=state.order_id,
             )
         ]
+    state = replace(state, cancelled_by=(event_id,))
     return _cancel(state, CUSTOMER_REQUEST, "cancelled by the customer", emit)
 
 
 def fulfillment_cancelled(state: OrderState | None, msg: Message, now: int) -> Decision:
     if state is None or state.stage != CANCELLING:
         return state, []
+    state = replace(state, cancelled_by=state.cancel_pending)
     return _cancel(state, CUSTOMER_REQUEST, "cancelled by the customer", _Emitter(msg, now))
 
 

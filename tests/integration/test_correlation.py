@@ -14,7 +14,7 @@ from orderflow import config
 from schemas import topics
 from schemas.codec import Codec, DecodeError
 from schemas.registry import SchemaRegistry
-from tests.factories import order_body
+from tests.factories import order_body, stock
 from tests.kafka_reading import partition_ends, read_range, reader
 
 pytestmark = pytest.mark.stack
@@ -24,7 +24,7 @@ def test_the_correlation_id_follows_the_order_everywhere(
     stack: config.Settings, api: httpx.Client, unique: str
 ):
     sku = f"CORR-{unique}"
-    assert api.put(f"/inventory/{sku}", json={"on_hand": 3}).status_code == 200
+    assert stock(api, sku, 3).status_code == 200
     public = [spec.name for spec in topics.ALL]
     consumer = reader(stack, "correlation-test")
     starts = partition_ends(consumer, public)

@@ -43,6 +43,7 @@ from schemas.events import Message
 from schemas.registry import SchemaRegistry
 from streams.domain import analytics
 from tests.conftest import FAST
+from tests.factories import stock
 from tests.kafka_reading import partition_ends, read_range
 
 pytestmark = [pytest.mark.stack, pytest.mark.crash]
@@ -189,7 +190,7 @@ async def _load(api_url: str, run: Run, rng: random.Random) -> None:
                 assert restock.status_code in (200, 202), restock.text
                 run.restocked[sku] += 2
 
-    async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=api_url, timeout=30, headers=services.bearer()) as client:
         await asyncio.gather(*(worker(client) for _ in range(CONCURRENCY)))
 
 
@@ -296,7 +297,7 @@ def test_invariants_hold_while_workers_are_killed(
     )
     for sku in run.plenty + run.scarce:
         run.initial[sku] = SCARCE_STOCK if "-S" in sku else PLENTY_STOCK
-        assert api.put(f"/inventory/{sku}", json={"on_hand": run.initial[sku]}).status_code == 200
+        assert stock(api, sku, run.initial[sku], price="9.99").status_code == 200
     run.plans = _plans(run, rng)
 
     probe = Consumer({"bootstrap.servers": stack.kafka_bootstrap, "group.id": "crash-probe"})

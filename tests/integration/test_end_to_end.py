@@ -11,6 +11,7 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from orderflow import config
+from tests.factories import stock
 
 pytestmark = pytest.mark.stack
 
@@ -59,7 +60,7 @@ def _order(sku: str, quantity: int, scenario: str = "approve", customer: str = "
 
 
 def _stock(api: httpx.Client, sku: str, on_hand: int) -> dict:
-    answer = api.put(f"/inventory/{sku}", json={"on_hand": on_hand})
+    answer = stock(api, sku, on_hand, price="12.34")
     assert answer.status_code == 200, answer.text
     return dict(answer.json())
 
@@ -170,7 +171,7 @@ def test_stock_cannot_be_set_below_what_is_reserved(api: httpx.Client, unique: s
     while api.get(f"/inventory/{sku}").json()["reserved"] != 3:
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    refused = api.put(f"/inventory/{sku}", json={"on_hand": 2})
+    refused = stock(api, sku, 2, price="12.34")
     assert refused.status_code == 409 and "reserved" in refused.text
     assert api.get(f"/inventory/{sku}").json()["on_hand"] == 3
     doc = _await(api, accepted["order_id"], "CANCELLED", 5)

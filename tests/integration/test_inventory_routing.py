@@ -15,6 +15,7 @@ import pytest
 from ops import services
 from orderflow import config
 from orderflow.config import REPO_ROOT
+from tests.factories import stock
 
 pytestmark = pytest.mark.stack
 
@@ -37,7 +38,7 @@ def test_stock_reads_are_routed_to_the_owning_worker(
 ):
     skus = {f"ROUTE-{unique}-{n}": 10 + n for n in range(12)}
     for sku, on_hand in skus.items():
-        assert api.put(f"/inventory/{sku}", json={"on_hand": on_hand}).status_code == 200
+        assert stock(api, sku, on_hand).status_code == 200
 
     first = stack.worker_url("inventory")
     second = f"http://127.0.0.1:{SECOND_PORT}"
@@ -70,7 +71,7 @@ def test_stock_reads_are_routed_to_the_owning_worker(
         deadline = time.monotonic() + 60
         while True:
             seen = {
-                (url, sku): httpx.get(url.format(sku=sku), timeout=5)
+                (url, sku): httpx.get(url.format(sku=sku), timeout=5, headers=services.bearer())
                 for url in (
                     f"{first}/inventory/{{sku}}/",
                     f"{second}/inventory/{{sku}}/",

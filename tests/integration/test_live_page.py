@@ -20,7 +20,7 @@ from selenium.webdriver.common.by import By
 
 from ops import services
 from orderflow import config
-from tests.factories import post_order
+from tests.factories import post_order, stock
 
 pytestmark = pytest.mark.stack
 
@@ -64,8 +64,8 @@ def test_the_live_page_follows_an_order_until_it_completes(
     stack: config.Settings, api: httpx.Client, browser: webdriver.Chrome, unique: str
 ):
     sku = f"LIVE-{unique}"
-    assert api.put(f"/inventory/{sku}", json={"on_hand": 3}).status_code == 200
-    browser.get(f"http://127.0.0.1:{stack.api_port}/live")
+    assert stock(api, sku, 3, price="7.25").status_code == 200
+    browser.get(f"http://127.0.0.1:{stack.api_port}/live#key={services.client_key()}")
     assert "OrderFlow" in browser.title
 
     order_id = post_order(api, sku, f"live-{unique}", price="7.25", quantity=2)

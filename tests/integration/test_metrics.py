@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from orderflow import config
 from orderflow.roles import BY_NAME
-from tests.factories import post_order
+from tests.factories import post_order, stock
 
 pytestmark = pytest.mark.stack
 
@@ -44,7 +44,7 @@ def test_an_order_moves_the_counters_of_the_api_and_the_order_worker(
     indexer_before = scrape(httpx.get(indexer, timeout=5))
 
     sku = f"METRICS-{unique}"
-    assert api.put(f"/inventory/{sku}", json={"on_hand": 3}).status_code == 200
+    assert stock(api, sku, 3).status_code == 200
     order_id = post_order(api, sku, f"metrics-{unique}")
     answer = api.get(f"/orders/{order_id}", params={"wait_for": "COMPLETED", "timeout": 30})
     assert answer.json()["status"] == "COMPLETED", answer.text

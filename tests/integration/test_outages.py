@@ -13,7 +13,7 @@ import pytest
 from ops import services
 from orderflow import config
 from tests.conftest import FAST
-from tests.factories import accept_order, await_order, order_body, post_order
+from tests.factories import accept_order, await_order, order_body, post_order, stock
 
 pytestmark = pytest.mark.stack
 
@@ -47,7 +47,7 @@ def _post_when_back(api: httpx.Client, sku: str, customer: str, timeout_s: float
 
 def test_a_kafka_outage_is_waited_out(stack: config.Settings, api: httpx.Client, unique: str):
     sku = f"KO-{unique}"
-    assert api.put(f"/inventory/{sku}", json={"on_hand": 100}).status_code == 200
+    assert stock(api, sku, 100, price="2.50").status_code == 200
     # accepted (in Kafka) and on their way through the saga when the broker goes
     in_flight = [post_order(api, sku, f"ko-{unique}-{n}", price="2.50") for n in range(5)]
     services.stack("down", "kafka")
@@ -68,7 +68,7 @@ def test_a_kafka_outage_is_waited_out(stack: config.Settings, api: httpx.Client,
 
 def test_a_registry_outage_is_waited_out(stack: config.Settings, api: httpx.Client, unique: str):
     sku = f"RO-{unique}"
-    assert api.put(f"/inventory/{sku}", json={"on_hand": 100}).status_code == 200
+    assert stock(api, sku, 100, price="2.50").status_code == 200
     warm = post_order(api, sku, f"ro-{unique}-warm", price="2.50")  # every cache holds its ids
     await_order(api, warm, lambda d: _notifications(d) == NOTIFIED, "never notified", 90)
     services.stack("down", "registry")

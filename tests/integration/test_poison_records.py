@@ -25,7 +25,7 @@ from schemas import topics
 from schemas.catalog import load_catalog
 from schemas.events import command
 from schemas.registry import SchemaRegistry
-from tests.factories import await_order
+from tests.factories import await_order, stock
 from tests.kafka_reading import partition_ends, reader
 
 pytestmark = pytest.mark.stack
@@ -128,7 +128,7 @@ def _produce_poison(stack: config.Settings, run: str) -> list[Poison]:
 
 
 def _place_order(api: httpx.Client, sku: str) -> dict:
-    stocked = api.put(f"/inventory/{sku}", json={"on_hand": 5})
+    stocked = stock(api, sku, 5, price="7.50")
     assert stocked.status_code in (200, 202), stocked.text
     accepted = api.post(
         "/orders",

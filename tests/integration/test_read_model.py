@@ -18,7 +18,7 @@ from indexer.main import GROUP_ID as INDEXER
 from ops import services
 from orderflow import config
 from schemas import topics
-from tests.factories import post_order
+from tests.factories import post_order, stock
 from tests.kafka_reading import partition_ends, read_range, reader
 
 pytestmark = pytest.mark.stack
@@ -83,7 +83,7 @@ def test_replayed_and_reordered_events_give_the_same_document(
     stack: config.Settings, api: httpx.Client, unique: str
 ):
     sku = f"RM-{unique}"
-    assert api.put(f"/inventory/{sku}", json={"on_hand": 5}).status_code == 200
+    assert stock(api, sku, 5).status_code == 200
     order_id = _order(api, sku)
     es = Elasticsearch(stack.elasticsearch_url, request_timeout=30)
     original = _completed(es, [order_id])[order_id]
@@ -123,7 +123,7 @@ def test_an_elasticsearch_outage_is_waited_out(
     stack: config.Settings, api: httpx.Client, unique: str
 ):
     sku = f"ESO-{unique}"
-    assert api.put(f"/inventory/{sku}", json={"on_hand": 100}).status_code == 200
+    assert stock(api, sku, 100).status_code == 200
     es = Elasticsearch(stack.elasticsearch_url, request_timeout=30)
     before = [_order(api, sku, n) for n in range(10)]
     services.stack("down", "elasticsearch")
@@ -143,7 +143,7 @@ def test_queries_filters_paging_events_index_and_aggregations(
 ):
     sku = f"Q-{unique}"
     customer = f"q-{unique}"
-    assert api.put(f"/inventory/{sku}", json={"on_hand": 10}).status_code == 200
+    assert stock(api, sku, 10, price="0.10").status_code == 200
     es = Elasticsearch(stack.elasticsearch_url, request_timeout=30)
     before = api.get("/analytics/orders").json()
     ids = []

@@ -12,9 +12,10 @@ import httpx
 import pytest
 from elasticsearch import Elasticsearch
 
+from ops import services
 from orderflow import config
 from orderflow.config import REPO_ROOT
-from tests.factories import await_order, post_order
+from tests.factories import await_order, post_order, stock
 
 pytestmark = pytest.mark.stack
 
@@ -38,7 +39,7 @@ def test_rebuild_into_a_new_index_without_downtime(
     stack: config.Settings, api: httpx.Client, unique: str
 ):
     sku = f"RB-{unique}"
-    assert api.put(f"/inventory/{sku}", json={"on_hand": 10}).status_code == 200
+    assert stock(api, sku, 10, price="1.99").status_code == 200
     before_id = _place(api, sku)
     before = _completed(api, before_id)
     es = Elasticsearch(stack.elasticsearch_url, request_timeout=30)
@@ -48,7 +49,9 @@ def test_rebuild_into_a_new_index_without_downtime(
     stop = threading.Event()
 
     def read_all_the_time() -> None:
-        with httpx.Client(base_url=f"http://127.0.0.1:{stack.api_port}", timeout=10) as client:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{stack.api_port}", timeout=10, headers=services.bearer()
+        ) as client:
             while not stop.is_set():
                 reads.append(client.get(f"/orders/{before_id}").status_code)
                 time.sleep(0.02)

@@ -21,7 +21,7 @@ from schemas.events import Message
 from streams.offsets import Ledger
 from streams.runtime import Shell
 from tests.factories import place_order, reply
-from tests.unit.test_api_contract import VALID
+from tests.unit.conftest import EVERY_SCOPE, VALID, configure_keys
 
 TP0 = TP("orders.commands.v1", 3)
 
@@ -194,7 +194,8 @@ def api_client(tmp_path, monkeypatch):
         pass
 
     monkeypatch.setattr(api_app.Services, "publish", record)
-    with TestClient(api_app.app) as client:
+    configure_keys(monkeypatch, tmp_path)
+    with TestClient(api_app.app, headers=EVERY_SCOPE) as client:
         yield client
 
 

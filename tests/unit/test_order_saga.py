@@ -425,13 +425,17 @@ def test_a_cancel_of_an_order_cancelled_for_another_reason_is_already_cancelled(
     assert _decide(after, cancel) == (after, [])
 
 
-def test_cancelling_an_order_the_customer_cancelled_already_is_no_refusal():
+def test_a_second_cancel_of_an_order_the_customer_cancelled_is_refused_the_first_stands():
     state, _ask = _authorizing()
     first = _cancel(state)
     state, _ = _run(state, first)
     assert state.cancel_reason == "CUSTOMER_REQUEST"
-    assert _decide(state, first) == (state, [])  # the same cancel redelivered
-    assert _decide(state, _cancel(state)) == (state, [])
+    assert state.cancelled_by == (first.envelope.event_id,)
+    assert _decide(state, first) == (state, [])  # the same cancel redelivered: still honoured
+    second = _cancel(state)
+    refused, sent = _decide(state, second)
+    assert sent == [] and refused.cancel_refused == {second.envelope.event_id: "ALREADY_CANCELLED"}
+    assert refused.cancelled_by == (first.envelope.event_id,)
 
 
 def test_a_cancel_while_another_is_in_progress_is_no_refusal_and_shares_its_outcome():
@@ -449,6 +453,7 @@ def test_a_cancel_while_another_is_in_progress_is_no_refusal_and_shares_its_outc
     state, out = _run(state, _fulfillment(schedule, "FulfillmentCancelled", state, warehouse="W"))
     assert state.cancel_reason == "CUSTOMER_REQUEST" and types(out)[-1] == "OrderCancelled"
     assert state.cancel_pending == () and state.cancel_refused == {}
+    assert state.cancelled_by == (first.envelope.event_id, second.envelope.event_id)
 
 
 def test_a_cancel_of_an_unknown_order_is_ignored():
@@ -505,6 +510,8 @@ def test_the_order_page_shows_the_sagas_view_and_its_cancel_refusals():
         "stage": "FULFILLING",
         "cancel_reason": None,
         "cancel_refused": {cancel.envelope.event_id: "TOO_LATE"},
+        "cancelled_by": [],
+        "correlation_id": "corr-1",
     }
     json.dumps(body)  # as the page sends it
 

@@ -14,7 +14,7 @@ from orderflow import config, roles
 from streams.app import build
 
 EXPECTED = {
-    "order": ({"orders"}, {"order_saga"}, set()),
+    "order": ({"orders"}, {"order_saga"}, {"/orders/{order_id}/"}),
     "inventory": ({"stock"}, {"inventory_agent"}, {"/inventory/{sku}/"}),
     "payment": ({"payments", "customer_spend"}, {"payment_agent"}, set()),
     "fulfillment": ({"shipments"}, {"fulfillment_agent"}, set()),

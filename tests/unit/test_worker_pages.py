@@ -110,6 +110,8 @@ def test_the_order_page_shows_the_sagas_view(get: Any):
         "status": "PENDING",
         "stage": "RESERVING",
         "cancel_reason": None,
+        "cancelled_by": [],
+        "correlation_id": "corr-1",
         "cancel_refused": {},
     }
     status, body = get("order", "/orders/o-2/", "o-2", stored)
