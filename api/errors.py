@@ -73,6 +73,11 @@ def summary(errors: Sequence[FieldError]) -> str:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers or {})
+    if exc.status_code == 400:
+        # FastAPI's answer to a body it cannot decode at all (not UTF-8): as unreadable as
+        # malformed JSON, which it answers 422, so the same status and shape
+        unreadable = FieldError(loc=["body"], msg=str(exc.detail), type="body_unreadable")
+        return JSONResponse(body(422, summary([unreadable]), [unreadable]), 422)
     if exc.status_code == 405:
         # Starlette names only the first route that matched the path; a path served by
         # several routes (GET and POST /orders) allows all of theirs

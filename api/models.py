@@ -9,9 +9,11 @@ description."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
+import email_validator
 import pycountry
 from pydantic import (
     AfterValidator,
@@ -33,6 +35,29 @@ KEY = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 CustomerId = Annotated[str, Field(pattern=CUSTOMER_ID, examples=["alice"])]
 Sku = Annotated[str, Field(pattern=KEY, max_length=64, examples=["TSHIRT-M"])]
 OrderId = Annotated[str, Field(pattern=KEY, max_length=64)]
+
+
+# email_validator (behind EmailStr) refuses addresses at special-use domains (`.test`,
+# `.local`, `localhost`, ...), which JSON Schema's `email` format allows: the schema says so
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+SPECIAL_USE = "|".join(_any_case(name) for name in email_validator.SPECIAL_USE_DOMAIN_NAMES)
+EMAIL = rf"^(?![^@]*@(?:[^@]*\.)?(?:{SPECIAL_USE})\.?$)"
+Email = Annotated[
+    EmailStr,
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "email",
+            "pattern": EMAIL,
+            "description": "An address that can receive mail: not at a special-use domain "
+            f"({', '.join(email_validator.SPECIAL_USE_DOMAIN_NAMES)})",
+            "examples": ["alice@example.com"],
+        }
+    ),
+]
 
 # --- codes ---------------------------------------------------------------------------------
 # ISO 4217 codes that are not money one can price goods in: precious metals, bond-market and
@@ -127,6 +152,26 @@ def Count(low: int, high: int) -> Any:
     return Annotated[int, Field(ge=low, le=high), BeforeValidator(_whole)]
 
 
+INSTANT = r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+
+
+def _instant(value: Any) -> datetime:
+    """An RFC 3339 date-time with its offset (`2026-01-01T00:00:00Z`), as the schema's
+    `date-time` format says; never a number (pydantic would read one as epoch seconds)."""
+    if not isinstance(value, str) or not re.fullmatch(INSTANT, value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-01-01T00:00:00Z")
+    try:
+        return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{value[:40]!r} is not a date-time that exists") from None
+
+
+Instant = Annotated[
+    datetime,
+    BeforeValidator(_instant),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": INSTANT}),
+]
+
 MAX_STOCK = MAX_ON_HAND  # the inventory decider's bound, stated with the contract
 
 
@@ -150,9 +195,17 @@ class Payment(BaseModel):
 
 class PlaceOrderRequest(BaseModel):
     customer_id: CustomerId
-    customer_email: EmailStr
+    customer_email: Email
     currency: Currency = "USD"
-    items: Annotated[list[OrderItem], Field(min_length=1, max_length=100)]
+    items: Annotated[
+        list[OrderItem],
+        Field(
+            min_length=1,
+            max_length=100,
+            description="One line per SKU: no two lines may have the same `sku`",
+            json_schema_extra={"uniqueItems": True},
+        ),
+    ]
     shipping_address: ShippingAddress
     payment: Payment = Field(default_factory=Payment)
 

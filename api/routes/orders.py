@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -16,7 +15,7 @@ from api.auth import need
 from api.errors import documented
 from api.idempotency import IdempotencyConflict, fingerprint, order_id_for
 from api.keys import ORDERS_READ, ORDERS_WRITE
-from api.models import CustomerId, OrderAccepted, OrderId, PlaceOrderRequest, Sku, Status
+from api.models import CustomerId, Instant, OrderAccepted, OrderId, PlaceOrderRequest, Sku, Status
 from api.services import (
     PRODUCER,
     Services,
@@ -186,9 +185,9 @@ async def list_orders(
     status: Status | None = None,
     sku: Annotated[Sku | None, Query(description="orders with a line of this SKU")] = None,
     from_: Annotated[
-        datetime | None, Query(alias="from", description="created_at >= (ISO 8601)")
+        Instant | None, Query(alias="from", description="created_at >= (RFC 3339)")
     ] = None,
-    to: Annotated[datetime | None, Query(description="created_at < (ISO 8601)")] = None,
+    to: Annotated[Instant | None, Query(description="created_at < (RFC 3339)")] = None,
     page: Annotated[
         int,
         Query(ge=1, le=100, description="1-based page of `size` orders (10,000 at most)"),
@@ -204,8 +203,12 @@ async def list_orders(
     if sku:
         filters.append({"term": {"items.sku": sku}})
     if from_ or to:
-        bounds = {k: v.isoformat() for k, v in (("gte", from_), ("lt", to)) if v}
-        filters.append({"range": {"created_at": bounds}})
+        # as epoch milliseconds: an offset can carry a date past year 9999 (or before 1) in
+        # UTC, which Elasticsearch refuses to parse as text
+        bounds: dict[str, Any] = {
+            k: int(v.timestamp() * 1000) for k, v in (("gte", from_), ("lt", to)) if v
+        }
+        filters.append({"range": {"created_at": {**bounds, "format": "epoch_millis"}}})
     svc = services(request)
     with elasticsearch():
         found = await svc.es.search(

@@ -170,3 +170,21 @@ def test_a_worker_that_cannot_be_asked_is_a_503(client, monkeypatch, failure):
         assert f"{worker} worker unavailable" in answer.json()["detail"]
     # Kafka has the adjustment: accepted, though nobody can say yet what became of it
     assert client.post("/inventory/SKU-1/adjustments", json={"delta": 2}).status_code == 202
+
+
+def test_a_date_whose_offset_leaves_years_1_to_9999_in_utc_still_reaches_elasticsearch(
+    client, monkeypatch
+):
+    """Elasticsearch refused `to=9999-12-31T23:59:59-23:59` as text (year 10000 in UTC), a
+    500 Schemathesis found; the bounds go as epoch milliseconds."""
+    asked: dict = {}
+
+    async def search(**kwargs):
+        asked.update(kwargs)
+        return {"hits": {"total": {"value": 0}, "hits": []}}
+
+    monkeypatch.setattr(client.app.state.services.es, "search", search)
+    answer = client.get("/orders", params={"to": "9999-12-31T23:59:59-23:59"})
+    assert answer.status_code == 200, answer.text
+    (bounds,) = [f["range"]["created_at"] for f in asked["query"]["bool"]["filter"]]
+    assert bounds == {"lt": 253402387139000, "format": "epoch_millis"}
