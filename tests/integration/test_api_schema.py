@@ -97,6 +97,6 @@ def _report() -> Iterator[None]:
     by_status = {k: n for k, n in sorted(TOTALS.items()) if " " not in k and k != "failed"}
     failures = TOTALS["failed"]
     print(
-        f"\nschemathesis: {operations} operations, {requests} requests, {failures} failing a check; "
-        f"statuses {by_status}"
+        f"\nschemathesis: {operations} operations, {requests} requests, "
+        f"{failures} failing a check; statuses {by_status}"
     )
