@@ -41,3 +41,18 @@ def test_a_roles_worker_has_its_agents_tables_and_pages(role: str, tmp_path: Pat
 def test_an_unknown_role_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="the role must be one of"):
         build(dataclasses.replace(config.load(), role="billing", state_dir=tmp_path))
+
+
+@pytest.mark.parametrize("role", roles.NAMES)
+def test_the_workers_web_servers_listen_on_loopback_and_only_read(
+    role: str, tmp_path: Path
+) -> None:
+    """The API's keys guard every write; a worker's pages must be no way around them: bound
+    to 127.0.0.1 unless an operator says otherwise, and every page a read (GET only)."""
+    settings = dataclasses.replace(config.load(), role=role, state_dir=tmp_path)
+    worker = build(settings)
+    importlib.import_module(f"streams.agents.{role}").install(worker)
+    assert worker.app.conf.web_bind == "127.0.0.1"
+    for route, view in worker.app.web.views.items():  # type: ignore[attr-defined]
+        handlers = {m for m in ("get", "post", "put", "patch", "delete") if m in vars(type(view))}
+        assert handlers == {"get"}, (route, handlers)
