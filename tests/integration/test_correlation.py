@@ -24,7 +24,7 @@ def test_the_correlation_id_follows_the_order_everywhere(
     stack: config.Settings, api: httpx.Client, unique: str
 ):
     sku = f"CORR-{unique}"
-    assert stock(api, sku, 3).status_code == 200
+    assert stock(api, sku, 3, price="5.00").status_code == 200
     public = [spec.name for spec in topics.ALL]
     consumer = reader(stack, "correlation-test")
     starts = partition_ends(consumer, public)

@@ -84,11 +84,15 @@ class Run:
     plenty: list[str]
     scarce: list[str]
     whale: str
+    luxury: str  # priced over the fraud limit's reach in one line: the whale's orders
     initial: dict[str, int] = field(default_factory=dict)
     restocked: Counter[str] = field(default_factory=Counter)
     plans: list[Plan] = field(default_factory=list)
     kills: Counter[str] = field(default_factory=Counter)
     chaos: list[str] = field(default_factory=list)  # "HH:MM:SS.mmm victim", for diagnosis
+
+
+LUXURY_PRICE = "2500.00"
 
 
 def _line(sku: str, quantity: int, price: str = "9.99") -> dict[str, Any]:
@@ -113,7 +117,7 @@ def _plans(run: Run, rng: random.Random) -> list[Plan]:
             lines.append(_line(f"NOPE-{run.tag}-{n}", 1))
         elif roll < 0.47:
             kind, customer = "fraud", run.whale
-            lines = [_line(rng.choice(run.plenty), 1, "2500.00")]
+            lines = [_line(run.luxury, 1, LUXURY_PRICE)]
         elif roll < 0.57:
             kind = "cancel"
         body = {
@@ -294,10 +298,12 @@ def test_invariants_hold_while_workers_are_killed(
         plenty=[f"CR-{tag}-P{i}" for i in range(PLENTY)],
         scarce=[f"CR-{tag}-S{i}" for i in range(SCARCE)],
         whale=f"whale-{tag}",
+        luxury=f"CR-{tag}-L",
     )
-    for sku in run.plenty + run.scarce:
+    for sku in [*run.plenty, *run.scarce, run.luxury]:
         run.initial[sku] = SCARCE_STOCK if "-S" in sku else PLENTY_STOCK
-        assert stock(api, sku, run.initial[sku], price="9.99").status_code == 200
+        price = LUXURY_PRICE if sku == run.luxury else "9.99"
+        assert stock(api, sku, run.initial[sku], price=price).status_code == 200
     run.plans = _plans(run, rng)
 
     probe = Consumer({"bootstrap.servers": stack.kafka_bootstrap, "group.id": "crash-probe"})

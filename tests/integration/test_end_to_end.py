@@ -27,6 +27,7 @@ HAPPY_PATH = [
     "OrderCompleted",
 ]
 TERMINAL = {"COMPLETED", "CANCELLED"}
+PRICED = {"unit_price": "12.34", "currency": "EUR"}  # what _stock sets and _order pays
 NOTIFIED = [
     "OrderPlaced",
     "OrderConfirmed",
@@ -94,7 +95,13 @@ def test_in_stock_order_completes_with_its_timeline(
 ):
     sku = f"E2E-{unique}"
     assert api.get(f"/inventory/{sku}").status_code == 404
-    assert _stock(api, sku, 5) == {"sku": sku, "on_hand": 5, "reserved": 0, "available": 5}
+    assert _stock(api, sku, 5) == {
+        "sku": sku,
+        "on_hand": 5,
+        "reserved": 0,
+        "available": 5,
+        **PRICED,
+    }
     accepted = _place(api, _order(sku, 2))
 
     doc = _await(api, accepted["order_id"], "COMPLETED", len(HAPPY_PATH) + len(NOTIFIED))
@@ -121,7 +128,7 @@ def test_in_stock_order_completes_with_its_timeline(
 
     # shipping took the units out of the warehouse
     stock = api.get(f"/inventory/{sku}").json()
-    assert stock == {"sku": sku, "on_hand": 3, "reserved": 0, "available": 3}
+    assert stock == {"sku": sku, "on_hand": 3, "reserved": 0, "available": 3, **PRICED}
     timeline = api.get(f"/orders/{accepted['order_id']}/timeline").json()
     assert [e["event_id"] for e in timeline["timeline"]] == [e["event_id"] for e in doc["timeline"]]
     assert timeline["timeline"] == doc["timeline"]
@@ -201,6 +208,7 @@ def test_customer_cancel_before_shipment_releases_and_refunds(api: httpx.Client,
         "on_hand": 2,
         "reserved": 0,
         "available": 2,
+        **PRICED,
     }
 
 

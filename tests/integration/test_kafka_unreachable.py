@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from orderflow import config
-from tests.unit.test_api_contract import VALID
+from tests.unit.conftest import EVERY_SCOPE, VALID, configure_keys
 
 pytestmark = pytest.mark.stack
 
@@ -21,7 +21,8 @@ def test_kafka_down_means_503_not_a_hang(stack: config.Settings, tmp_path, monke
     monkeypatch.setenv("ORDERFLOW_STATE_DIR", str(tmp_path))
     from api.app import app
 
-    with TestClient(app) as client:
+    configure_keys(monkeypatch, tmp_path)
+    with TestClient(app, headers=EVERY_SCOPE) as client:
         started = time.monotonic()
         answer = client.post("/orders", json=VALID, headers={"Idempotency-Key": "down-1"})
         elapsed = time.monotonic() - started
