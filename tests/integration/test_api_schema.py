@@ -90,13 +90,17 @@ def test_every_answer_is_the_one_the_openapi_document_promises(
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _report() -> Iterator[None]:
+def _report(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The totals, on the terminal whether the tests passed or not (the note quotes them)."""
     yield
     requests = sum(n for key, n in TOTALS.items() if " " in key)
     operations = sum(1 for result in schema.get_all_operations() if result.ok())
     by_status = {k: n for k, n in sorted(TOTALS.items()) if " " not in k and k != "failed"}
     failures = TOTALS["failed"]
-    print(
-        f"\nschemathesis: {operations} operations, {requests} requests, "
+    terminal = request.config.pluginmanager.get_plugin("terminalreporter")
+    line = (
+        f"schemathesis: {operations} operations, {requests} requests, "
         f"{failures} failing a check; statuses {by_status}"
     )
+    if terminal is not None:
+        terminal.write_line(f"\n{line}")
