@@ -58,6 +58,7 @@ class Settings:
     # This worker process's own port, instead of its role's (a second worker of a role).
     worker_web_port: int = field(default_factory=lambda: _env_int("ORDERFLOW_WORKER_WEB_PORT", 0))
     # Where the API and seed reach the workers that serve reads from their tables.
+    order_url: str = field(default_factory=lambda: _env("ORDERFLOW_ORDER_URL", ""))
     inventory_url: str = field(default_factory=lambda: _env("ORDERFLOW_INVENTORY_URL", ""))
     analytics_url: str = field(default_factory=lambda: _env("ORDERFLOW_ANALYTICS_URL", ""))
     api_host: str = field(default_factory=lambda: _env("ORDERFLOW_API_HOST", "127.0.0.1"))
@@ -120,7 +121,11 @@ class Settings:
         return self.worker_web_port_base + roles.NAMES.index(role)
 
     def worker_url(self, role: str) -> str:
-        explicit = {"inventory": self.inventory_url, "analytics": self.analytics_url}
+        explicit = {
+            "order": self.order_url,
+            "inventory": self.inventory_url,
+            "analytics": self.analytics_url,
+        }
         return explicit.get(role) or f"http://{self.worker_web_host}:{self.worker_port(role)}"
 
 
