@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -270,7 +271,10 @@ async def cancel_order(order_id: PathOrderId, request: Request) -> JSONResponse:
             request_id in view["cancel_refused"] or request_id in view["cancelled_by"]
         )
 
-    view = await until(lambda: _saga_view(svc, order_id), decided, 10.0) or known
+    # From here on the cancel is in Kafka: a worker or Elasticsearch away is no reason for a
+    # 503 (a client would send the cancel again, and its second one is refused as "already
+    # cancelled"; the crash test caught that), only for a 202 that says it was asked
+    view = await until(lambda: _quietly(_saga_view(svc, order_id)), decided, 10.0) or known
     refusal = view["cancel_refused"].get(request_id)
     if refusal == statuses.TOO_LATE:
         raise HTTPException(
@@ -281,13 +285,21 @@ async def cancel_order(order_id: PathOrderId, request: Request) -> JSONResponse:
         raise HTTPException(409, f"order {order_id} is already cancelled ({view['cancel_reason']})")
     if request_id in view["cancelled_by"]:
         doc = await until(
-            lambda: read_order(svc, order_id),
+            lambda: _quietly(read_order(svc, order_id)),
             lambda doc: doc is not None and doc["status"] == statuses.CANCELLED,
             5.0,
         )
         shown = doc if doc is not None and doc["status"] == statuses.CANCELLED else None
         return JSONResponse(shown or _summary(view), status_code=200)
     return JSONResponse({**_summary(view), "detail": "cancel requested"}, status_code=202)
+
+
+async def _quietly(look: Awaitable[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """What `look` returns, or None while what it asks cannot answer."""
+    try:
+        return await look
+    except HTTPException:
+        return None
 
 
 async def _saga_view(svc: Services, order_id: str) -> dict[str, Any] | None:

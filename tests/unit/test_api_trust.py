@@ -361,3 +361,22 @@ def test_wait_for_answers_at_once_when_waiting_is_pointless(client, monkeypatch,
     assert answer.status_code == 200 and answer.json()["status"] == shown
     assert time.monotonic() - started < 2
     assert client.get("/orders/o-1", params={"wait_for": "NONSENSE"}).status_code == 422
+
+
+def test_once_the_cancel_is_in_kafka_a_worker_away_is_a_202_not_a_503(client, monkeypatch):
+    """A 503 here made the crash test's client send the cancel again, and its second cancel
+    was refused as "already cancelled" (409) for an order its first one had cancelled."""
+    import httpx
+
+    _saga_answers(client, monkeypatch, [{"status": "PENDING"}])
+    asked = client.app.state.services.orders.get
+
+    async def dies_after_the_first(*args, **kwargs):
+        if client.sent:
+            raise httpx.ConnectError("the order worker was killed")
+        return await asked(*args, **kwargs)
+
+    monkeypatch.setattr(client.app.state.services.orders, "get", dies_after_the_first)
+    answer = client.post("/orders/o-1/cancel")
+    assert answer.status_code == 202, answer.text
+    assert [m.type for m in client.sent] == ["CancelOrder"]
