@@ -1,6 +1,7 @@
 """The order status vocabulary (DESIGN.md contract: `status` in the API and the read model),
-the cancel reasons an OrderCancelled carries and why a cancel was refused, and the stock
-adjustment vocabulary of the inventory worker's page. The deciders decide them, the
+the cancel reasons an OrderCancelled carries and why a cancel was refused, the stock
+adjustment vocabulary of the inventory worker's page, and why a customer command was refused
+and a customer's status (the customer worker's page). The deciders decide them, the
 projection derives them from events, the API filters, waits on and answers with them: one
 home, with the events that move an order into each status."""
 
@@ -36,6 +37,9 @@ FRAUD_SUSPECTED = "FRAUD_SUSPECTED"
 CUSTOMER_REQUEST = "CUSTOMER_REQUEST"
 # a line's unit_price or the order's currency is not the SKU's price of record
 PRICE_MISMATCH = "PRICE_MISMATCH"
+# the order's customer_id is a registered customer who is deactivated (an unregistered one is
+# a guest checkout)
+CUSTOMER_INACTIVE = "CUSTOMER_INACTIVE"
 CANCEL_REASONS = (
     OUT_OF_STOCK,
     UNKNOWN_SKU,
@@ -43,6 +47,7 @@ CANCEL_REASONS = (
     FRAUD_SUSPECTED,
     CUSTOMER_REQUEST,
     PRICE_MISMATCH,
+    CUSTOMER_INACTIVE,
 )
 
 # Why a customer's CancelOrder was not honoured (the order worker's page, `cancel_refused`,
@@ -64,3 +69,15 @@ ADJUSTMENT_OUTCOMES = (ADJUSTMENT_APPLIED, ADJUSTMENT_REFUSED, ADJUSTMENT_UNKNOW
 # adjustment past it is a typo or an overflow. Here, with the contract, so the API can state
 # the same bound in its request schema; the decider enforces it.
 MAX_ON_HAND = 1_000_000_000
+
+# Why the customer decider (streams/domain/customer.py) refused a customer command, as its
+# worker's page reports one by event id (with a sentence; the API answers 409, or 404 for an
+# unknown customer). Outcomes as for stock adjustments (ADJUSTMENT_OUTCOMES).
+CUSTOMER_EXISTS = "CUSTOMER_EXISTS"  # RegisterCustomer for a customer_id registered already
+EMAIL_COOLDOWN = "EMAIL_COOLDOWN"  # ChangeCustomerEmail within the cooldown after the last change
+UNKNOWN_CUSTOMER = "UNKNOWN_CUSTOMER"  # any other command for a customer_id never registered
+INVALID_VALUE = "INVALID_VALUE"  # a value the customer's value objects refuse (id, name, ...)
+CUSTOMER_REFUSALS = (CUSTOMER_EXISTS, EMAIL_COOLDOWN, UNKNOWN_CUSTOMER, INVALID_VALUE)
+# A customer's status in the customer worker's view and the read model.
+ACTIVE = "ACTIVE"
+INACTIVE = "INACTIVE"

@@ -35,6 +35,8 @@ PAYMENTS_EVENTS = TopicSpec("payments.events.v1", "order_id", "payment agent")
 FULFILLMENT_COMMANDS = TopicSpec("fulfillment.commands.v1", "order_id", "order agent")
 FULFILLMENT_EVENTS = TopicSpec("fulfillment.events.v1", "order_id", "fulfillment agent")
 NOTIFICATIONS_EVENTS = TopicSpec("notifications.events.v1", "order_id", "order agent")
+CUSTOMERS_COMMANDS = TopicSpec("customers.commands.v1", "customer_id", "api")
+CUSTOMERS_EVENTS = TopicSpec("customers.events.v1", "customer_id", "customer agent")
 
 ALL: tuple[TopicSpec, ...] = (
     ORDERS_COMMANDS,
@@ -47,6 +49,8 @@ ALL: tuple[TopicSpec, ...] = (
     FULFILLMENT_COMMANDS,
     FULFILLMENT_EVENTS,
     NOTIFICATIONS_EVENTS,
+    CUSTOMERS_COMMANDS,
+    CUSTOMERS_EVENTS,
 )
 
 BY_NAME = {spec.name: spec for spec in ALL}
