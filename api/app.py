@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from api import errors, keys
 from api.instrument import RequestMetrics
 from api.limits import BodyLimit
-from api.routes import analytics, inventory, operations, orders
+from api.routes import analytics, customers, inventory, operations, orders
 from api.services import Services
 from orderflow import config
 from orderflow.logs import setup_logging
@@ -53,5 +53,5 @@ app = FastAPI(
 errors.install(app)
 app.add_middleware(BodyLimit)
 app.add_middleware(RequestMetrics)
-for routes in (operations, orders, analytics, inventory):
+for routes in (operations, orders, analytics, inventory, customers):
     app.include_router(routes.router)

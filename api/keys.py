@@ -24,11 +24,15 @@ ORDERS_READ = "orders:read"  # orders, timelines, analytics, the live page's dat
 ORDERS_WRITE = "orders:write"  # place and cancel orders
 INVENTORY_READ = "inventory:read"  # stock and prices
 INVENTORY_WRITE = "inventory:write"  # set and adjust stock, set prices
+CUSTOMERS_READ = "customers:read"  # profiles and a customer's orders
+CUSTOMERS_WRITE = "customers:write"  # register, change email, deactivate, reactivate
 SCOPES: Mapping[str, str] = {
     ORDERS_READ: "read orders, their timelines and analytics",
     ORDERS_WRITE: "place and cancel orders",
     INVENTORY_READ: "read stock and prices",
     INVENTORY_WRITE: "set and adjust stock and prices",
+    CUSTOMERS_READ: "read customers and their orders",
+    CUSTOMERS_WRITE: "register customers, change their email, deactivate and reactivate them",
 }
 DIGEST_PREFIX = "sha256:"
 

@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 import email_validator
+import phonenumbers
 import pycountry
 from pydantic import (
     AfterValidator,
@@ -230,6 +231,60 @@ class SetStockRequest(BaseModel):
 
 class AdjustStockRequest(BaseModel):
     delta: Count(-MAX_STOCK, MAX_STOCK)  # type: ignore[valid-type]
+
+
+# --- customers ------------------------------------------------------------------------------
+NAME = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+E164 = r"^\+[1-9][0-9]{6,14}$"
+
+
+def _assigned(value: str) -> str:
+    """A number some country assigns (libphonenumber), beyond E.164's shape."""
+    try:
+        valid = phonenumbers.is_valid_number(phonenumbers.parse(value, None))
+    except phonenumbers.NumberParseException:
+        valid = False
+    if not valid:
+        raise ValueError("is not a phone number any country assigns")
+    return value
+
+
+Phone = Annotated[
+    str,
+    Field(
+        pattern=E164,
+        description="E.164 (`+31201234567`), a number a country actually assigns (checked "
+        "with libphonenumber, which no pattern can state)",
+        examples=["+31201234567"],
+    ),
+    AfterValidator(_assigned),
+]
+CustomerName = Annotated[
+    str,
+    Field(
+        max_length=200,
+        pattern=NAME,
+        description="1..200 characters, no control characters, not only spaces",
+        examples=["Alice Liddell"],
+    ),
+]
+
+
+class RegisterCustomerRequest(BaseModel):
+    customer_id: Annotated[
+        CustomerId | None, Field(description="chosen by the client, or made by the API")
+    ] = None
+    name: CustomerName
+    email: Email
+    phone: Phone | None = None
+
+
+class ChangeEmailRequest(BaseModel):
+    email: Email
+
+
+class DeactivateRequest(BaseModel):
+    reason: Annotated[str, Field(max_length=200)] | None = None
 
 
 Status = Literal[STATUSES]  # type: ignore[valid-type]

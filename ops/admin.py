@@ -121,6 +121,43 @@ def seed(settings: config.Settings) -> int:
                 headers=for_confluent(headers_for(message)),
             )
             seeded += 1
+    seeded += _seed_customers(settings, codec, producer)
     if producer.flush(30) != 0:
         raise RuntimeError("seeding: Kafka did not acknowledge every record")
     return seeded
+
+
+def _seed_customers(settings: config.Settings, codec: Codec, producer: Producer) -> int:
+    """Register the demo customers the customer table does not know yet."""
+    from ops.demo import CUSTOMERS
+    from schemas.codec import for_confluent, headers_for
+    from schemas.events import command
+
+    def known(worker: httpx.Client, customer_id: str) -> bool:
+        answer = worker.get("/customers/", params={"customer_id": customer_id})
+        if answer.status_code not in (200, 404):
+            raise RuntimeError(f"customer worker answered {answer.status_code}")
+        return answer.status_code == 200
+
+    registered = 0
+    with httpx.Client(base_url=settings.worker_url("customer"), timeout=5) as worker:
+        for customer_id, name, email, phone in CUSTOMERS:
+            if kafka.eventually("read customer", partial(known, worker, customer_id)):
+                continue
+            data = {"customer_id": customer_id, "name": name, "email": email, "phone": phone}
+            message = command(
+                "RegisterCustomer",
+                topics.CUSTOMERS_COMMANDS.name,
+                customer_id,
+                data,
+                "demo-seed",
+                "seed",
+            )
+            producer.produce(
+                message.topic,
+                key=customer_id.encode(),
+                value=codec.encode(message),
+                headers=for_confluent(headers_for(message)),
+            )
+            registered += 1
+    return registered

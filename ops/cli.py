@@ -51,7 +51,8 @@ def _init(_: argparse.Namespace) -> None:
 def _seed(_: argparse.Namespace) -> None:
     from ops import admin
 
-    print(f"demo catalogue: {admin.seed(config.load())} SKUs stocked or priced")
+    seeded = admin.seed(config.load())
+    print(f"demo: {seeded} SKUs stocked or priced, customers registered")
 
 
 def _up(args: argparse.Namespace) -> None:

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+# customer_id, name, email, phone: registered by `make run` (the README's orders are alice's)
+CUSTOMERS: tuple[tuple[str, str, str, str | None], ...] = (
+    ("alice", "Alice Liddell", "alice@example.com", "+31201234567"),
+    ("bob", "Bob Builder", "bob@example.com", None),
+    ("carol", "Carol Danvers", "carol@example.com", "+4930123456"),
+)
 CURRENCY = "EUR"  # every demo price is in euros, as the README's examples order
 # sku, unit price, units on hand
 CATALOGUE: tuple[tuple[str, Decimal, int], ...] = tuple(

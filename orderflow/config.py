@@ -59,6 +59,7 @@ class Settings:
     worker_web_port: int = field(default_factory=lambda: _env_int("ORDERFLOW_WORKER_WEB_PORT", 0))
     # Where the API and seed reach the workers that serve reads from their tables.
     order_url: str = field(default_factory=lambda: _env("ORDERFLOW_ORDER_URL", ""))
+    customer_url: str = field(default_factory=lambda: _env("ORDERFLOW_CUSTOMER_URL", ""))
     inventory_url: str = field(default_factory=lambda: _env("ORDERFLOW_INVENTORY_URL", ""))
     analytics_url: str = field(default_factory=lambda: _env("ORDERFLOW_ANALYTICS_URL", ""))
     api_host: str = field(default_factory=lambda: _env("ORDERFLOW_API_HOST", "127.0.0.1"))
@@ -92,6 +93,10 @@ class Settings:
     payment_backoff_s: float = field(
         default_factory=lambda: _env_float("ORDERFLOW_PAYMENT_BACKOFF_S", 0.2)
     )
+    # A customer's email may not change again within this many seconds (issue 15's rule)
+    email_cooldown_s: float = field(
+        default_factory=lambda: max(0.0, _env_float("ORDERFLOW_EMAIL_COOLDOWN_S", 86400.0))
+    )
     # Fraud rule: authorized spend per customer per window may not pass the limit.
     # How long a worker's producer waits to fill a batch: fewer, larger requests to Kafka
     producer_linger_ms: int = field(
@@ -123,6 +128,7 @@ class Settings:
     def worker_url(self, role: str) -> str:
         explicit = {
             "order": self.order_url,
+            "customer": self.customer_url,
             "inventory": self.inventory_url,
             "analytics": self.analytics_url,
         }

@@ -37,6 +37,7 @@ ROLES: tuple[Role, ...] = (
     Role("payment", (topics.PAYMENTS_COMMANDS.name,), "gateway and fraud window"),
     Role("fulfillment", (topics.FULFILLMENT_COMMANDS.name,), "warehouse and the carrier's clock"),
     Role("analytics", (topics.ORDERS_EVENTS.name,), "live per-minute windows", background=True),
+    Role("customer", (topics.CUSTOMERS_COMMANDS.name,), "customers: profile, email, active"),
 )
 BY_NAME = {role.name: role for role in ROLES}
 NAMES = tuple(role.name for role in ROLES)

@@ -26,6 +26,8 @@ FAST = {
     "ORDERFLOW_DELIVER_DELAY_S": "0.3",
     "ORDERFLOW_CARRIER_TICK_S": "0.1",
     "ORDERFLOW_PAYMENT_BACKOFF_S": "0.2",
+    # the email cooldown, long enough for a test to meet it, short enough to wait out
+    "ORDERFLOW_EMAIL_COOLDOWN_S": "3",
 }
 
 

@@ -254,7 +254,7 @@ def test_orderflow_settings(services: dict[str, dict[str, Any]]) -> None:
         probe = " ".join(services[worker]["healthcheck"]["test"])
         assert f":{defaults.worker_port(role)}/readyz/" in probe, worker
     for client in ("api", "seed"):
-        for role in ("order", "inventory", "analytics"):
+        for role in ("order", "inventory", "analytics", "customer"):
             url = env(client)[f"ORDERFLOW_{role.upper()}_URL"]
             assert url == f"http://worker-{role}:{defaults.worker_port(role)}", (client, url)
     assert env("api")["ORDERFLOW_API_HOST"] == "0.0.0.0"

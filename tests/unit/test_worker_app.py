@@ -19,6 +19,7 @@ EXPECTED = {
     "payment": ({"payments", "customer_spend"}, {"payment_agent"}, set()),
     "fulfillment": ({"shipments"}, {"fulfillment_agent"}, set()),
     "analytics": ({"per_minute", "counted"}, {"analytics_agent"}, {"/analytics/per-minute/"}),
+    "customer": ({"customers"}, {"customer_agent"}, {"/customers/"}),
 }
 
 
