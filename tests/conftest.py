@@ -8,9 +8,11 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -84,6 +86,13 @@ def unique() -> str:
 # --- what the services said while a test failed ----------------------------------------------
 LOG_MARK = pytest.StashKey[dict[str, int]]()
 ERROR_SIGNS = ("Traceback", '"level": "error"', '"level": "critical"', "Error:", "ERROR:")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The Schemathesis run's totals, when it ran."""
+    fuzzed = sys.modules.get("tests.integration.test_api_schema")
+    if fuzzed is not None and fuzzed.TOTALS:
+        terminalreporter.write_line(fuzzed.summary())
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
