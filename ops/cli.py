@@ -52,7 +52,7 @@ def _seed(_: argparse.Namespace) -> None:
     from ops import admin
 
     seeded = admin.seed(config.load())
-    print(f"demo: {seeded} SKUs stocked or priced, customers registered")
+    print(f"demo: {seeded} SKUs and customers added or priced")
 
 
 def _up(args: argparse.Namespace) -> None:

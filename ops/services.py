@@ -186,7 +186,7 @@ def up(settings: config.Settings) -> None:
         start(name)
     wait_ready(settings)
     seeded = admin.seed(settings)
-    print(f"demo: {seeded} SKUs stocked or priced, customers registered")
+    print(f"demo: {seeded} SKUs and customers added or priced")
 
 
 def down() -> None:
