@@ -93,6 +93,29 @@ async def read_order(svc: Services, order_id: str) -> dict[str, Any] | None:
     return dict(found["_source"])
 
 
+async def orders_page(
+    svc: Services, filters: list[dict[str, Any]], page: int, size: int
+) -> dict[str, Any]:
+    """Orders from the read model that match `filters`, newest first, without their
+    timelines: one page of `size`."""
+    with elasticsearch():
+        found = await svc.es.search(
+            index=svc.settings.orders_alias,
+            query={"bool": {"filter": filters}},
+            sort=[{"created_at": {"order": "desc", "missing": "_last"}}, {"order_id": "asc"}],
+            from_=(page - 1) * size,
+            size=size,
+            source_excludes=["timeline"],
+        )
+    hits = found["hits"]
+    return {
+        "total": hits["total"]["value"],
+        "page": page,
+        "size": size,
+        "orders": [hit["_source"] for hit in hits["hits"]],
+    }
+
+
 async def ask_worker(
     worker: httpx.AsyncClient, what: str, path: str, params: dict[str, Any] | None = None
 ) -> dict[str, Any] | None:

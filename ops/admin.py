@@ -89,8 +89,6 @@ def seed(settings: config.Settings) -> int:
     """Stock and price every demo SKU the inventory has never seen, and price those stocked
     before they had prices; a re-run leaves stock and prices alone."""
     from ops.demo import CATALOGUE, CURRENCY
-    from schemas.codec import for_confluent, headers_for
-    from schemas.events import command
 
     codec = Codec(SchemaRegistry(settings.registry_url))
     producer = Producer(kafka.producer_settings(settings.kafka_bootstrap))
@@ -100,26 +98,9 @@ def seed(settings: config.Settings) -> int:
             known = kafka.eventually("read stock", partial(_stock_of, worker, sku))
             if known is not None and known.get("unit_price") is not None:
                 continue
-            message = command(
-                "AdjustStock",
-                topics.INVENTORY_COMMANDS.name,
-                sku,
-                {
-                    "sku": sku,
-                    "set_on_hand": on_hand if known is None else None,
-                    "delta": None,
-                    "unit_price": price,
-                    "currency": CURRENCY,
-                },
-                "demo-seed",
-                "seed",
-            )
-            producer.produce(
-                message.topic,
-                key=sku.encode(),
-                value=codec.encode(message),
-                headers=for_confluent(headers_for(message)),
-            )
+            stocked = {"set_on_hand": on_hand if known is None else None, "delta": None}
+            data = {"sku": sku, **stocked, "unit_price": price, "currency": CURRENCY}
+            _produce(producer, codec, "AdjustStock", topics.INVENTORY_COMMANDS.name, sku, data)
             seeded += 1
     seeded += _seed_customers(settings, codec, producer)
     if producer.flush(30) != 0:
@@ -130,8 +111,6 @@ def seed(settings: config.Settings) -> int:
 def _seed_customers(settings: config.Settings, codec: Codec, producer: Producer) -> int:
     """Register the demo customers the customer table does not know yet."""
     from ops.demo import CUSTOMERS
-    from schemas.codec import for_confluent, headers_for
-    from schemas.events import command
 
     def known(worker: httpx.Client, customer_id: str) -> bool:
         answer = worker.get("/customers/", params={"customer_id": customer_id})
@@ -145,19 +124,23 @@ def _seed_customers(settings: config.Settings, codec: Codec, producer: Producer)
             if kafka.eventually("read customer", partial(known, worker, customer_id)):
                 continue
             data = {"customer_id": customer_id, "name": name, "email": email, "phone": phone}
-            message = command(
-                "RegisterCustomer",
-                topics.CUSTOMERS_COMMANDS.name,
-                customer_id,
-                data,
-                "demo-seed",
-                "seed",
-            )
-            producer.produce(
-                message.topic,
-                key=customer_id.encode(),
-                value=codec.encode(message),
-                headers=for_confluent(headers_for(message)),
-            )
+            topic = topics.CUSTOMERS_COMMANDS.name
+            _produce(producer, codec, "RegisterCustomer", topic, customer_id, data)
             registered += 1
     return registered
+
+
+def _produce(
+    producer: Producer, codec: Codec, event_type: str, topic: str, key: str, data: dict
+) -> None:
+    """One seed command, as the API would send it (its acknowledgement: the caller's flush)."""
+    from schemas.codec import for_confluent, headers_for
+    from schemas.events import command
+
+    message = command(event_type, topic, key, data, "demo-seed", "seed")
+    producer.produce(
+        topic,
+        key=key.encode(),
+        value=codec.encode(message),
+        headers=for_confluent(headers_for(message)),
+    )

@@ -16,7 +16,7 @@ from api.auth import need
 from api.errors import documented
 from api.keys import CUSTOMERS_READ, CUSTOMERS_WRITE
 from api.models import ChangeEmailRequest, CustomerId, DeactivateRequest, RegisterCustomerRequest
-from api.services import PRODUCER, Services, elasticsearch, services, until, worker_page
+from api.services import PRODUCER, Services, orders_page, services, until, worker_page
 from schemas import statuses, topics
 from schemas.events import command
 
@@ -188,21 +188,5 @@ async def customer_orders(
 ) -> dict[str, Any]:
     """The customer's orders from the read model, newest first, without their timelines
     (guest orders under the same customer_id included)."""
-    svc = services(request)
-    with elasticsearch():
-        found = await svc.es.search(
-            index=svc.settings.orders_alias,
-            query={"bool": {"filter": [{"term": {"customer_id": customer_id}}]}},
-            sort=[{"created_at": {"order": "desc", "missing": "_last"}}, {"order_id": "asc"}],
-            from_=(page - 1) * size,
-            size=size,
-            source_excludes=["timeline"],
-        )
-    hits = found["hits"]
-    return {
-        "customer_id": customer_id,
-        "total": hits["total"]["value"],
-        "page": page,
-        "size": size,
-        "orders": [hit["_source"] for hit in hits["hits"]],
-    }
+    filters = [{"term": {"customer_id": customer_id}}]
+    return {"customer_id": customer_id, **await orders_page(services(request), filters, page, size)}

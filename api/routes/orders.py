@@ -21,7 +21,7 @@ from api.services import (
     PRODUCER,
     Services,
     ask_worker,
-    elasticsearch,
+    orders_page,
     read_order,
     services,
     until,
@@ -210,23 +210,7 @@ async def list_orders(
             k: int(v.timestamp() * 1000) for k, v in (("gte", from_), ("lt", to)) if v
         }
         filters.append({"range": {"created_at": {**bounds, "format": "epoch_millis"}}})
-    svc = services(request)
-    with elasticsearch():
-        found = await svc.es.search(
-            index=svc.settings.orders_alias,
-            query={"bool": {"filter": filters}},
-            sort=[{"created_at": {"order": "desc", "missing": "_last"}}, {"order_id": "asc"}],
-            from_=(page - 1) * size,
-            size=size,
-            source_excludes=["timeline"],
-        )
-    hits = found["hits"]
-    return {
-        "total": hits["total"]["value"],
-        "page": page,
-        "size": size,
-        "orders": [hit["_source"] for hit in hits["hits"]],
-    }
+    return await orders_page(services(request), filters, page, size)
 
 
 @router.post(
