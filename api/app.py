@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors, keys
+from api.graphql import router as graphql_router
 from api.instrument import RequestMetrics
 from api.limits import BodyLimit
 from api.routes import analytics, customers, inventory, operations, orders
@@ -55,3 +56,4 @@ app.add_middleware(BodyLimit)
 app.add_middleware(RequestMetrics)
 for routes in (operations, orders, analytics, inventory, customers):
     app.include_router(routes.router)
+app.include_router(graphql_router)  # /graphql: its own schema, not in the OpenAPI document
