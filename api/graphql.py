@@ -37,7 +37,7 @@ from api.auth import REALM, Credentials, allowed
 from api.errors import field_errors, summary
 from api.keys import CUSTOMERS_READ, INVENTORY_READ, ORDERS_READ
 from api.models import CustomerId, OrderId, Sku, Status
-from api.services import Services, ask_worker, orders_page, read_order
+from api.services import Services, ask_worker, order_filters, orders_page, read_order
 
 log = logging.getLogger("orderflow.api")
 T = TypeVar("T")
@@ -233,16 +233,14 @@ class OrderFilter:
     sku: str | None = None
 
     def filters(self) -> list[dict[str, Any]]:
-        """The read model's filter, as GET /orders builds it."""
-        filters: list[dict[str, Any]] = []
-        if self.customer_id:
-            customer_id = valid(CustomerId, "filter.customerId", self.customer_id)
-            filters.append({"term": {"customer_id": customer_id}})
-        if self.status:
-            filters.append({"term": {"status": valid(Status, "filter.status", self.status)}})
-        if self.sku:
-            filters.append({"term": {"items.sku": valid(Sku, "filter.sku", self.sku)}})
-        return filters
+        """The read model's filter, built as GET /orders builds it."""
+        return order_filters(
+            customer_id=valid(CustomerId, "filter.customerId", self.customer_id)
+            if self.customer_id
+            else None,
+            status=valid(Status, "filter.status", self.status) if self.status else None,
+            sku=valid(Sku, "filter.sku", self.sku) if self.sku else None,
+        )
 
 
 @strawberry.type(description="A customer, live from the customer table (GET /customers/{id})")

@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -91,6 +92,34 @@ async def read_order(svc: Services, order_id: str) -> dict[str, Any] | None:
         except NotFoundError:
             return None
     return dict(found["_source"])
+
+
+def order_filters(
+    customer_id: str | None = None,
+    status: str | None = None,
+    sku: str | None = None,
+    created_from: datetime | None = None,
+    created_before: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The read model's filter for orders (GET /orders and GraphQL `orders`), from values
+    already validated."""
+    filters: list[dict[str, Any]] = []
+    if customer_id:
+        filters.append({"term": {"customer_id": customer_id}})
+    if status:
+        filters.append({"term": {"status": status}})
+    if sku:
+        filters.append({"term": {"items.sku": sku}})
+    if created_from or created_before:
+        # as epoch milliseconds: an offset can carry a date past year 9999 (or before 1) in
+        # UTC, which Elasticsearch refuses to parse as text
+        bounds: dict[str, Any] = {
+            k: int(v.timestamp() * 1000)
+            for k, v in (("gte", created_from), ("lt", created_before))
+            if v
+        }
+        filters.append({"range": {"created_at": {**bounds, "format": "epoch_millis"}}})
+    return filters
 
 
 async def orders_page(

@@ -21,6 +21,7 @@ from api.services import (
     PRODUCER,
     Services,
     ask_worker,
+    order_filters,
     orders_page,
     read_order,
     services,
@@ -196,20 +197,7 @@ async def list_orders(
     size: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> dict[str, Any]:
     """Orders from the read model, newest first, without their timelines."""
-    filters: list[dict[str, Any]] = []
-    if customer_id:
-        filters.append({"term": {"customer_id": customer_id}})
-    if status:
-        filters.append({"term": {"status": status}})
-    if sku:
-        filters.append({"term": {"items.sku": sku}})
-    if from_ or to:
-        # as epoch milliseconds: an offset can carry a date past year 9999 (or before 1) in
-        # UTC, which Elasticsearch refuses to parse as text
-        bounds: dict[str, Any] = {
-            k: int(v.timestamp() * 1000) for k, v in (("gte", from_), ("lt", to)) if v
-        }
-        filters.append({"range": {"created_at": {**bounds, "format": "epoch_millis"}}})
+    filters = order_filters(customer_id, status, sku, from_, to)
     return await orders_page(services(request), filters, page, size)
 
 
