@@ -30,6 +30,7 @@ ROLES: tuple[Role, ...] = (
             topics.INVENTORY_EVENTS.name,
             topics.PAYMENTS_EVENTS.name,
             topics.FULFILLMENT_EVENTS.name,
+            topics.CUSTOMERS_CHECKS.name,
         ),
         "the order saga (and the notifications it hosts: streams/domain/notification.py)",
     ),

@@ -9,7 +9,7 @@ optionality). A schema change that adds a field adds it here too, or that test f
 `typed(msg, Class)` build the value from it. Fields a newer writer added and this code does
 not know yet are ignored; a missing required field is a TypeError (the shell parks the
 record on its dead-letter topic). About 500 lines because it holds one small class per event
-of the contract (36 of them), and nothing else."""
+of the contract (38 of them), and nothing else."""
 
 from __future__ import annotations
 
@@ -85,6 +85,22 @@ class OrderLine(Record):
     unit_price: Decimal
 
 
+# --- customers.checks.v1 ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class CustomerChecked(Payload):
+    """The customer of record of an order (the answer to CheckCustomer, and again after an
+    email change)."""
+
+    order_id: str
+    customer_id: str
+    registered: bool
+    active: bool
+    email: str | None = None
+    email_as_of: int | None = None
+
+
 # --- customers.commands.v1 ----------------------------------------------------------------
 
 
@@ -94,6 +110,14 @@ class ChangeCustomerEmail(Payload):
 
     customer_id: str
     email: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckCustomer(Payload):
+    """Command from the order saga: who is the customer of this order?"""
+
+    customer_id: str
+    order_id: str
 
 
 @dataclass(frozen=True, kw_only=True)

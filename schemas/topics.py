@@ -35,8 +35,12 @@ PAYMENTS_EVENTS = TopicSpec("payments.events.v1", "order_id", "payment agent")
 FULFILLMENT_COMMANDS = TopicSpec("fulfillment.commands.v1", "order_id", "order agent")
 FULFILLMENT_EVENTS = TopicSpec("fulfillment.events.v1", "order_id", "fulfillment agent")
 NOTIFICATIONS_EVENTS = TopicSpec("notifications.events.v1", "order_id", "order agent")
-CUSTOMERS_COMMANDS = TopicSpec("customers.commands.v1", "customer_id", "api")
+CUSTOMERS_COMMANDS = TopicSpec("customers.commands.v1", "customer_id", "api, order agent")
 CUSTOMERS_EVENTS = TopicSpec("customers.events.v1", "customer_id", "customer agent")
+# The customer agent's answers about an order's customer (CustomerChecked), keyed by order_id
+# so the saga reads them co-partitioned with its table: the order's side of the validation
+# step (the question, CheckCustomer, goes by customer_id to the worker owning the customer).
+CUSTOMERS_CHECKS = TopicSpec("customers.checks.v1", "order_id", "customer agent")
 
 ALL: tuple[TopicSpec, ...] = (
     ORDERS_COMMANDS,
@@ -51,6 +55,7 @@ ALL: tuple[TopicSpec, ...] = (
     NOTIFICATIONS_EVENTS,
     CUSTOMERS_COMMANDS,
     CUSTOMERS_EVENTS,
+    CUSTOMERS_CHECKS,
 )
 
 BY_NAME = {spec.name: spec for spec in ALL}

@@ -35,7 +35,18 @@ decider's adjustments, so a redelivery changes nothing and sends nothing, and wh
 command can ask the worker's page what became of it (applied, refused and why, or unknown).
 A customer_id never registered still gets a state when a command for it is refused, to
 remember that refusal in (its customer is None: still unknown to readers), so a refused
-command stays refused even if the customer registers later."""
+command stays refused even if the customer registers later.
+
+Orders. The order saga asks about an order's customer before it reserves stock (CheckCustomer,
+keyed by customer_id, so the worker that owns the customer answers): CustomerChecked, keyed by
+order_id, says whether the customer_id is registered (if not, a guest checkout), whether the
+customer may order, and the email of record. The customer remembers the last RECENT_ORDERS
+orders it answered for while active, and when the email changes it answers each of them again
+with the new address, so later notifications of those orders go there (the saga keeps the
+newest answer by email_as_of; an order that has ended ignores it). An order older than the
+last RECENT_ORDERS keeps the address it was told. A check is not a command: it is not counted
+in recent_commands (orders would crowd out the API's commands), and answering one again, a
+redelivery, sends the same event id."""
 
 from __future__ import annotations
 
@@ -68,6 +79,9 @@ EMAIL_COOLDOWN_MS = 24 * 60 * 60 * 1000
 # A redelivery comes within one commit interval, and the sender asks about its command right
 # after sending it: a short memory of ids suffices for both (as for stock adjustments).
 COMMAND_MEMORY = 64
+# The orders told about an email change: an order is open for days at most, a customer places
+# far fewer than this many orders in that time.
+RECENT_ORDERS = 100
 
 
 # --- value objects ---------------------------------------------------------------------------
@@ -293,12 +307,16 @@ class CustomerState:
     # event id -> why it was refused, the last COMMAND_MEMORY of them: a redelivered one stays
     # refused, and the sender can read the reason (command_outcome)
     refused: Mapping[str, Refusal] = field(default_factory=dict)
+    # the orders checked while the customer was active, the last RECENT_ORDERS: told the new
+    # address when the email changes
+    recent_orders: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "customer_id": self.customer_id,
             "customer": None if self.customer is None else self.customer.to_json(),
             "recent_commands": list(self.recent_commands),
+            "recent_orders": list(self.recent_orders),
             "refused": {
                 event_id: {"code": refusal.code, "reason": refusal.reason}
                 for event_id, refusal in self.refused.items()
@@ -312,6 +330,7 @@ class CustomerState:
             customer_id=data["customer_id"],
             customer=None if customer is None else Customer.from_json(customer),
             recent_commands=tuple(data.get("recent_commands", ())),
+            recent_orders=tuple(data.get("recent_orders", ())),
             refused={
                 event_id: Refusal(code=entry["code"], reason=entry["reason"])
                 for event_id, entry in data.get("refused", {}).items()
@@ -433,6 +452,8 @@ def decide(
     refused one is remembered with its code and sentence and sends nothing. Other message
     types are not the customer's: nothing. A record missing a field the contract requires is
     a TypeError, as for every decider (the shell parks it on the dead-letter topic)."""
+    if msg.type == "CheckCustomer":
+        return check_customer(state, msg, now)
     handler = HANDLERS.get(msg.type)
     if handler is None:
         return state, []
@@ -451,7 +472,41 @@ def decide(
     remembered = (*current.recent_commands, event_id)[-COMMAND_MEMORY:]
     updated = replace(current, customer=customer, recent_commands=remembered)
     topic, key = topics.CUSTOMERS_EVENTS.name, customer.customer_id.value
-    return updated, [msg.caused(kind, topic, key, data, PRODUCER, now) for kind, data in events]
+    outputs = [msg.caused(kind, topic, key, data, PRODUCER, now) for kind, data in events]
+    if any(kind == "CustomerEmailChanged" for kind, _ in events):
+        # the recent orders hear the new address (one answer each, told apart by order id)
+        outputs += [_checked(msg, customer, order_id, now) for order_id in updated.recent_orders]
+    return updated, outputs
+
+
+def _checked(cause: Message, customer: Customer | None, order_id: str, now: int) -> Message:
+    """CustomerChecked for `order_id`: the customer of record (None: a guest checkout)."""
+    answer: dict[str, Any] = {
+        "order_id": order_id,
+        "customer_id": cause.key,
+        "registered": customer is not None,
+        "active": customer is None or customer.active,
+        "email": None,
+        "email_as_of": None,
+    }
+    if customer is not None:
+        answer["email"] = customer.email.value
+        answer["email_as_of"] = customer.email_changed_at or customer.registered_at
+    topic = topics.CUSTOMERS_CHECKS.name
+    return cause.caused("CustomerChecked", topic, order_id, answer, PRODUCER, now, order_id)
+
+
+def check_customer(state: CustomerState | None, msg: Message, now: int) -> Decision:
+    """Answer the saga's question about an order's customer (CheckCustomer, keyed by
+    customer_id) with CustomerChecked (keyed by order_id). An active customer remembers the
+    order, to tell it about a later email change."""
+    order_id = messages.typed(msg, messages.CheckCustomer).order_id
+    customer = None if state is None else state.customer
+    answer = _checked(msg, customer, order_id, now)
+    if state is None or customer is None or not customer.active or order_id in state.recent_orders:
+        return state, [answer]
+    recent = (*state.recent_orders, order_id)[-RECENT_ORDERS:]
+    return replace(state, recent_orders=recent), [answer]
 
 
 # --- what readers see ------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The notification participant: one NotificationSent per customer-visible transition of an
-order, to the address the order was placed with.
+order, to the customer's email of record (a guest checkout: the address the order was placed
+with).
 
-Hosted by the order saga (streams/domain/order.py calls `notifications`), not by an agent of
+Hosted by the order saga (streams/domain/order.py calls `notice`), not by an agent of
 its own: every customer-visible transition is either an event the saga emits (OrderPlaced,
 OrderConfirmed, OrderCompleted, OrderCancelled) or one it accepts (FulfillmentScheduled,
 OrderShipped, OrderDelivered), under the same key, and the saga's state already says which
@@ -14,8 +15,6 @@ sent once per transition, and re-sent byte for byte (same event id, same occurre
 when the whole outbox is, which consumers recognise by its event id."""
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 from schemas import topics
 from schemas.events import Message
@@ -34,10 +33,16 @@ SUBJECTS = {
 }
 
 
-def notice(transition: Message, recipient: str, now: int) -> Message:
-    """The NotificationSent for one customer-visible transition (an event about the order)."""
-    order_id = transition.key  # every event about an order is keyed by it (schemas/topics.py)
-    return transition.caused(
+def notice(cause: Message, template: str, recipient: str, now: int) -> Message | None:
+    """The NotificationSent for one customer-visible transition, `template` (an event type of
+    SUBJECTS), caused by `cause`: a message about the order, keyed by order_id as every event
+    about an order is (schemas/topics.py). None when `template` is not customer-visible. The
+    cause is the transition's own event, or for OrderPlaced the answer that said who to write
+    to (streams/domain/order.py)."""
+    if template not in SUBJECTS:
+        return None
+    order_id = cause.key
+    return cause.caused(
         "NotificationSent",
         topics.NOTIFICATIONS_EVENTS.name,
         order_id,
@@ -45,14 +50,9 @@ def notice(transition: Message, recipient: str, now: int) -> Message:
             "order_id": order_id,
             "channel": CHANNEL,
             "recipient": recipient,
-            "template": transition.type,
-            "subject": SUBJECTS[transition.type],
+            "template": template,
+            "subject": SUBJECTS[template],
         },
         PRODUCER,
         now,
     )
-
-
-def notices(transitions: Iterable[Message], recipient: str, now: int) -> list[Message]:
-    """One notice per customer-visible transition among `transitions`."""
-    return [notice(t, recipient, now) for t in transitions if t.type in SUBJECTS]

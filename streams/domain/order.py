@@ -1,6 +1,9 @@
 """The order saga, orchestrated: what the order agent decides for each message about an order.
 
-PlaceOrder -> OrderPlaced + ReserveStock per line (with the line's price and the order's currency)
+PlaceOrder -> OrderPlaced + CheckCustomer (to the customer worker owning the customer_id)
+CustomerChecked: registered and deactivated -> OrderCancelled(CUSTOMER_INACTIVE), nothing reserved
+                 otherwise (active, or a guest checkout) -> ReserveStock per line (with the
+                 line's price and the order's currency)
 all lines StockReserved -> AuthorizePayment
   PaymentAuthorized -> OrderConfirmed + ScheduleFulfillment
       FulfillmentScheduled -> OrderShipped (+ ShipStock per line) -> OrderDelivered
@@ -18,7 +21,10 @@ CancelOrder after shipment (TOO_LATE) or of an order already cancelled (ALREADY_
     cancels that did end the order in cancelled_by, so the API answers each one 409 or 200
 
 Every customer-visible transition, emitted or accepted, also gets its NotificationSent here
-(streams/domain/notification.py says why the saga hosts that participant).
+(streams/domain/notification.py says why the saga hosts that participant), to the email of
+record of a registered customer (the CustomerChecked answer, and the newer ones the customer
+worker sends when the email changes), or for a guest checkout to the order's own address. The
+OrderPlaced notice waits for the check (it says who to write to).
 
 Handlers are idempotent: a message that no longer fits the order's stage (a duplicate, or
 one that lost a race) changes nothing. Output event ids derive from the cause's event id, so
@@ -38,6 +44,7 @@ from schemas.statuses import (
     CANCELLED,
     COMPLETED,
     CONFIRMED,
+    CUSTOMER_INACTIVE,
     CUSTOMER_REQUEST,
     DELIVERED,
     FRAUD_SUSPECTED,
@@ -56,6 +63,7 @@ PRODUCER = "order-agent"
 
 
 # Saga stages: where the orchestration is, finer than the public status.
+CHECKING = "CHECKING"  # waiting for the customer worker: who is the customer, may they order
 RESERVING = "RESERVING"  # waiting for every line's reservation
 AUTHORIZING = "AUTHORIZING"  # waiting for the payment verdict
 FULFILLING = "FULFILLING"  # paid; the warehouse has it (scheduled, shipped, delivered)
@@ -87,6 +95,16 @@ class OrderState:
     # the CancelOrder event ids that ended the order CANCELLED (one, or every cancel that
     # waited on the warehouse together): the API answers each of them 200
     cancelled_by: tuple[str, ...] = ()
+    # the customer of record (CustomerChecked): registered or a guest, and for a registered
+    # customer the email notifications go to and since when it is theirs (the newest wins)
+    customer_registered: bool = False
+    email_of_record: str | None = None
+    email_as_of: int | None = None
+
+    @property
+    def recipient(self) -> str:
+        """Where notifications go: the email of record, or the order's own (a guest)."""
+        return self.email_of_record or str(self.placed["customer_email"])
 
     @property
     def lines(self) -> list[Mapping[str, Any]]:
@@ -196,20 +214,63 @@ def place_order(state: OrderState | None, msg: Message, now: int) -> Decision:
             placed=dict(msg.data),
             correlation_id=msg.envelope.correlation_id,
             placed_event_id=msg.envelope.event_id,
+            stage=CHECKING,
         )
-    elif state.placed_event_id != msg.envelope.event_id or state.stage != RESERVING:
+    elif state.placed_event_id != msg.envelope.event_id or state.stage != CHECKING:
         return state, []  # another PlaceOrder for a known id, or one long since acted on
     emit = _Emitter(msg, now)
-    outputs = [
+    customer_id = str(state.placed["customer_id"])
+    return state, [
         emit.order_event(
             state,
             "OrderPlaced",
             **{k: v for k, v in state.placed.items() if k != "order_id"},
             total_amount=order_total(state.lines),
-        )
+        ),
+        # keyed by customer_id: the worker owning the customer answers, keyed by order_id
+        emit(
+            "CheckCustomer",
+            topics.CUSTOMERS_COMMANDS.name,
+            customer_id,
+            customer_id=customer_id,
+            order_id=state.order_id,
+        ),
     ]
-    outputs += [emit.reserve(state, line) for line in state.lines]
-    return state, outputs
+
+
+def _of_record(state: OrderState, checked: messages.CustomerChecked) -> OrderState:
+    """The order with what the customer worker said about its customer."""
+    if not checked.registered:
+        return state
+    return replace(
+        state,
+        customer_registered=True,
+        email_of_record=checked.email,
+        email_as_of=checked.email_as_of,
+    )
+
+
+def customer_checked(state: OrderState | None, msg: Message, now: int) -> Decision:
+    """The customer worker's answer: go on to reserve stock, or end the order of a
+    deactivated customer before anything is reserved. Later answers (the email changed) only
+    move the address notifications go to, the newest by email_as_of."""
+    if state is None:
+        return state, []
+    checked = messages.typed(msg, messages.CustomerChecked)
+    if state.stage == CHECKING:
+        state, emit = _of_record(state, checked), _Emitter(msg, now)
+        if not checked.active:
+            detail = f"customer {checked.customer_id} is deactivated"
+            return _cancel(state, CUSTOMER_INACTIVE, detail, emit)
+        state = replace(state, stage=RESERVING)
+        return state, [emit.reserve(state, line) for line in state.lines]
+    newer = (
+        state.stage != ENDED
+        and state.customer_registered
+        and checked.email_as_of is not None
+        and (state.email_as_of is None or checked.email_as_of > state.email_as_of)
+    )
+    return (_of_record(state, checked) if newer else state), []
 
 
 def _release_all(state: OrderState, emit: _Emitter) -> tuple[OrderState, list[Message]]:
@@ -420,6 +481,7 @@ def fulfillment_cancelled(state: OrderState | None, msg: Message, now: int) -> D
 HANDLERS: dict[str, Callable[[OrderState | None, Message, int], Decision]] = {
     "PlaceOrder": place_order,
     "CancelOrder": cancel_order,
+    "CustomerChecked": customer_checked,
     "StockReserved": stock_reserved,
     "StockRejected": stock_rejected,
     "PaymentAuthorized": payment_authorized,
@@ -450,8 +512,14 @@ def decide(state: OrderState | None, msg: Message, now: int) -> Decision:
         and new_state.status != state.status
         else []
     )
-    recipient = str(new_state.placed["customer_email"])
-    return new_state, [*outputs, *notification.notices([*accepted, *outputs], recipient, now)]
+    transitions = [(m, m.type) for m in [*accepted, *outputs] if m.type != "OrderPlaced"]
+    if state is not None and state.stage == CHECKING and new_state.stage != CHECKING:
+        # the order leaves the check (answered, or cancelled meanwhile): now the saga knows
+        # who to write to, so the OrderPlaced notice goes out, first
+        transitions.insert(0, (msg, "OrderPlaced"))
+    recipient = new_state.recipient
+    notices = [notification.notice(m, kind, recipient, now) for m, kind in transitions]
+    return new_state, [*outputs, *(n for n in notices if n is not None)]
 
 
 def order_page(state: OrderState | None, order_id: str) -> tuple[int, dict[str, Any]]:

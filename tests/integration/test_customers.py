@@ -1,10 +1,13 @@
-"""Customers against the real stack (issue 15, the part built so far): the customer agent
-decides, the API reports, the table answers reads, the read model lists a customer's orders.
+"""Customers against the real stack (issue 15): the customer agent decides, the API reports,
+the table answers reads, the read model lists a customer's orders, and the saga asks the
+customer worker about every order (a deactivated customer's order is cancelled before any
+stock is reserved; notifications go to the email of record; a guest's to the order's own).
 The test session's cooldown is 3 s (tests/conftest.py FAST)."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -72,3 +75,77 @@ def test_a_customers_orders_come_from_the_read_model(api: httpx.Client, unique: 
     await_order(api, order_id, lambda d: d["status"] == "COMPLETED", "completed")
     listed = api.get(f"/customers/{customer_id}/orders").json()
     assert listed["total"] == 1 and listed["orders"][0]["order_id"] == order_id
+
+
+def _notified(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """(template, recipient) of every NotificationSent in an order's timeline."""
+    return [
+        (entry["details"]["template"], entry["details"]["recipient"])
+        for entry in doc["timeline"]
+        if entry["event_type"] == "NotificationSent"
+    ]
+
+
+def _completed_and_told(api: httpx.Client, order_id: str) -> dict[str, Any]:
+    """The order's document once it is COMPLETED and its last notice is in the timeline."""
+    return await_order(
+        api,
+        order_id,
+        lambda d: (
+            d["status"] == "COMPLETED"
+            and "OrderCompleted" in [template for template, _ in _notified(d)]
+        ),
+        "completed, with its last notice",
+    )
+
+
+def test_the_saga_asks_the_customer_worker_about_every_order(api: httpx.Client, unique: str):
+    customer_id, of_record = f"rec-{unique}", f"record-{unique}@example.com"
+    registered = api.post(
+        "/customers", json={"customer_id": customer_id, "name": "Erin", "email": of_record}
+    )
+    assert registered.status_code == 202, registered.text
+    sku = f"REC-{unique}"
+    assert stock(api, sku, 5).status_code == 200
+
+    # registered: every notice goes to the email of record, not the order's own address
+    first = accept_order(api, sku, customer_id)["order_id"]
+    doc = _completed_and_told(api, first)
+    assert doc["customer_email"] == f"{customer_id}@example.com"  # as placed
+    assert {recipient for _, recipient in _notified(doc)} == {of_record}
+    assert [template for template, _ in _notified(doc)] == [
+        "OrderPlaced",
+        "OrderConfirmed",
+        "FulfillmentScheduled",
+        "OrderShipped",
+        "OrderDelivered",
+        "OrderCompleted",
+    ]
+
+    # the email changes: the next order's notices go to the new address
+    changed = f"changed-{unique}@example.com"
+    answer = api.put(f"/customers/{customer_id}/email", json={"email": changed})
+    assert answer.status_code == 200, answer.text
+    second = accept_order(api, sku, customer_id)["order_id"]
+    doc = _completed_and_told(api, second)
+    assert {recipient for _, recipient in _notified(doc)} == {changed}
+
+    # a guest checkout: an unregistered customer_id goes on with the order's own address
+    guest = f"guest-{unique}"
+    doc = _completed_and_told(api, accept_order(api, sku, guest)["order_id"])
+    assert {recipient for _, recipient in _notified(doc)} == {f"{guest}@example.com"}
+
+    # deactivated: the next order is cancelled before any stock is reserved
+    off = api.post(f"/customers/{customer_id}/deactivate")
+    assert off.status_code == 200, off.text
+    refused = accept_order(api, sku, customer_id)["order_id"]
+    doc = await_order(api, refused, lambda d: d["status"] == "CANCELLED", "cancelled")
+    assert doc["cancel_reason"] == "CUSTOMER_INACTIVE"
+    assert "StockReserved" not in {e["event_type"] for e in doc["timeline"]}
+    level = api.get(f"/inventory/{sku}").json()
+    assert (level["on_hand"], level["reserved"]) == (2, 0)  # three shipped, nothing held
+
+    # reactivated: orders go through again
+    assert api.post(f"/customers/{customer_id}/reactivate").status_code == 200
+    doc = _completed_and_told(api, accept_order(api, sku, customer_id)["order_id"])
+    assert {recipient for _, recipient in _notified(doc)} == {changed}

@@ -592,6 +592,7 @@ def test_the_state_goes_through_json_unchanged():
             "email_changed_at": NOW + 7,
         },
         "recent_commands": list(state.recent_commands),
+        "recent_orders": [],
         "refused": {
             eid: {"code": "CUSTOMER_EXISTS", "reason": "customer 'alice' is registered already"}
             for eid in state.refused
@@ -687,3 +688,89 @@ def test_the_page_of_an_unknown_customer_reports_its_refused_command():
 
 def test_customer_inactive_is_a_cancel_reason():
     assert CUSTOMER_INACTIVE == "CUSTOMER_INACTIVE" and CUSTOMER_INACTIVE in CANCEL_REASONS
+
+
+# --- the saga's question about an order's customer ---------------------------------------------
+
+
+def _check(order_id: str, customer_id: str = "alice") -> Message:
+    return _cmd("CheckCustomer", customer_id, order_id=order_id)
+
+
+def _answer(out: list[Message]) -> dict[str, Any]:
+    assert types(out) == ["CustomerChecked"]
+    (checked,) = out
+    assert checked.topic == topics.CUSTOMERS_CHECKS.name and checked.key == checked.data["order_id"]
+    return dict(checked.data)
+
+
+def test_an_unregistered_customer_id_is_a_guest_checkout_and_nothing_is_stored():
+    state, out = _decide(None, _check("o-1", "guest-7"))
+    assert state is None
+    assert _answer(out) == {
+        "order_id": "o-1",
+        "customer_id": "guest-7",
+        "registered": False,
+        "active": True,
+        "email": None,
+        "email_as_of": None,
+    }
+
+
+def test_an_active_customer_answers_with_the_email_of_record_and_remembers_the_order():
+    state = _registered()
+    after, out = _decide(state, _check("o-1"))
+    assert _answer(out) == {
+        "order_id": "o-1",
+        "customer_id": "alice",
+        "registered": True,
+        "active": True,
+        "email": "alice@example.com",
+        "email_as_of": NOW,
+    }
+    assert after is not None and after.recent_orders == ("o-1",)
+    # a check is not a command: the API's commands keep their memory
+    assert after.recent_commands == state.recent_commands
+    # asked again (a redelivery): the same answer, the same event id, remembered once
+    again, repeated = _decide(after, _check("o-1"))
+    assert again == after and _answer(repeated) == _answer(out)
+
+
+def test_a_redelivered_check_repeats_its_event_id():
+    state = _registered()
+    check = _check("o-1")
+    _, first = _decide(state, check)
+    _, second = _decide(state, check)
+    assert first[0].envelope.event_id == second[0].envelope.event_id
+
+
+def test_a_deactivated_customer_answers_inactive_and_the_order_is_not_remembered():
+    state, _ = _decide(_registered(), _deactivate())
+    assert state is not None
+    after, out = _decide(state, _check("o-1"))
+    answer = _answer(out)
+    assert answer["registered"] is True and answer["active"] is False
+    assert after is not None and after.recent_orders == ()
+
+
+def test_an_email_change_tells_the_recent_orders_the_new_address():
+    state = _registered()
+    for order_id in ("o-1", "o-2"):
+        state, _ = _decide(state, _check(order_id))
+    after, out = _decide(state, _change("new@example.com"), NOW + 5)
+    assert types(out) == ["CustomerEmailChanged", "CustomerChecked", "CustomerChecked"]
+    told = [(m.key, m.data["email"], m.data["email_as_of"]) for m in out[1:]]
+    assert told == [("o-1", "new@example.com", NOW + 5), ("o-2", "new@example.com", NOW + 5)]
+    assert len({m.envelope.event_id for m in out}) == 3
+    # no change, no news
+    assert _decide(after, _change("new@example.com"), NOW + 6)[1] == []
+
+
+def test_only_the_last_recent_orders_are_remembered():
+    state = _registered()
+    n = customer.RECENT_ORDERS + 3
+    for i in range(n):
+        state, _ = _decide(state, _check(f"o-{i}"))
+    assert state is not None
+    assert state.recent_orders == tuple(f"o-{i}" for i in range(3, n))
+    assert CustomerState.from_json(json.loads(json.dumps(state.to_json()))) == state

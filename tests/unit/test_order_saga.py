@@ -32,6 +32,35 @@ def _run(state: order.OrderState | None, msg: Message):
     return new_state, [m for m in outputs if m.type != "NotificationSent"]
 
 
+def _checked(
+    check: Message,
+    registered: bool = False,
+    active: bool = True,
+    email: str | None = None,
+    email_as_of: int | None = None,
+) -> Message:
+    """The customer worker's answer to CheckCustomer (a guest checkout by default)."""
+    return reply(
+        check,
+        "CustomerChecked",
+        topics.CUSTOMERS_CHECKS.name,
+        order_id=check.data["order_id"],
+        customer_id=check.data["customer_id"],
+        registered=registered,
+        active=active,
+        email=email,
+        email_as_of=email_as_of,
+    )
+
+
+def _placed(msg: Message, **answer) -> tuple[order.OrderState, list[Message]]:
+    """PlaceOrder, then the customer worker's answer (a guest by default): the state and the
+    order's announcement followed by what the answer sent (the reservations, in line order)."""
+    state, out = _run(None, msg)
+    state, after = _run(state, _checked(out[1], **answer))
+    return state, [out[0], *after]
+
+
 def _reserved(cmd: Message) -> Message:
     return reply(
         cmd,
@@ -56,23 +85,109 @@ def _rejected(cmd: Message, reason: str = "OUT_OF_STOCK") -> Message:
     )
 
 
-def test_place_order_announces_it_and_reserves_each_line_by_sku():
+def test_place_order_announces_it_and_asks_the_customer_worker_first():
     msg = place_order(lines={"A": 1, "B": 3})
     state, out = _run(None, msg)
-    assert state is not None and state.status == "PENDING"
-    assert types(out) == ["OrderPlaced", "ReserveStock", "ReserveStock"]
-    placed, *reserves = out
+    assert state is not None and state.status == "PENDING" and state.stage == order.CHECKING
+    assert types(out) == ["OrderPlaced", "CheckCustomer"]
+    placed, check = out
     assert placed.topic == topics.ORDERS_EVENTS.name and placed.key == msg.key
     assert placed.data["total_amount"] == Decimal("42.00")
-    assert [(r.key, r.data["quantity"]) for r in reserves] == [("A", 1), ("B", 3)]
-    assert all(r.topic == topics.INVENTORY_COMMANDS.name for r in reserves)
+    # keyed by customer: the worker owning the customer answers
+    assert check.topic == topics.CUSTOMERS_COMMANDS.name and check.key == "alice"
+    assert check.data == {"customer_id": "alice", "order_id": msg.key}
     # lineage: same correlation, caused by the command
     assert {m.envelope.correlation_id for m in out} == {"corr-1"}
     assert {m.envelope.causation_id for m in out} == {msg.envelope.event_id}
 
 
+def test_the_answer_reserves_each_line_by_sku():
+    msg = place_order(lines={"A": 1, "B": 3})
+    state, out = _placed(msg)
+    assert state.stage == order.RESERVING and types(out[1:]) == ["ReserveStock", "ReserveStock"]
+    reserves = out[1:]
+    assert [(r.key, r.data["quantity"]) for r in reserves] == [("A", 1), ("B", 3)]
+    assert all(r.topic == topics.INVENTORY_COMMANDS.name for r in reserves)
+    assert {m.envelope.correlation_id for m in reserves} == {"corr-1"}
+
+
+def test_a_deactivated_customers_order_is_cancelled_before_anything_is_reserved():
+    state, out = _run(None, place_order(lines={"A": 1, "B": 3}))
+    answer = _checked(out[1], registered=True, active=False, email="a@x.org", email_as_of=5)
+    state, after = _decide(state, answer)
+    assert state.status == "CANCELLED" and state.cancel_reason == "CUSTOMER_INACTIVE"
+    assert state.reserved == () and state.stage == order.ENDED
+    sent = [m for m in after if m.type != "NotificationSent"]
+    assert types(sent) == ["OrderCancelled"]  # nothing to release, nothing to refund
+    assert sent[0].data["reason"] == "CUSTOMER_INACTIVE"
+    assert sent[0].data["detail"] == "customer alice is deactivated"
+    notices = [(m.data["template"], m.data["recipient"]) for m in after if m not in sent]
+    assert notices == [("OrderPlaced", "a@x.org"), ("OrderCancelled", "a@x.org")]
+    # a redelivered or later answer changes nothing
+    assert _decide(state, answer) == (state, [])
+
+
+def test_a_guest_checkout_goes_on_with_the_orders_own_address():
+    state, out = _run(None, place_order(lines={"A": 1}))
+    state, after = _decide(state, _checked(out[1]))
+    assert state.stage == order.RESERVING and not state.customer_registered
+    notices = [
+        (m.data["template"], m.data["recipient"]) for m in after if m.type == "NotificationSent"
+    ]
+    assert notices == [("OrderPlaced", "alice@example.com")]
+    # an answer for the same customer_id registered later does not move a guest's address
+    later = _checked(out[1], registered=True, email="new@x.org", email_as_of=9)
+    assert _decide(state, later) == (state, [])
+
+
+def test_a_registered_customers_notifications_follow_the_newest_email_of_record():
+    state, out = _run(None, place_order(lines={"A": 1}))
+    check = out[1]
+    state, after = _decide(state, _checked(check, registered=True, email="a@x.org", email_as_of=5))
+    assert [m.data["recipient"] for m in after if m.type == "NotificationSent"] == ["a@x.org"]
+    changed = reply(
+        check,
+        "CustomerChecked",
+        topics.CUSTOMERS_CHECKS.name,
+        order_id=state.order_id,
+        customer_id="alice",
+        registered=True,
+        active=True,
+        email="b@x.org",
+        email_as_of=7,
+    )
+    state, nothing = _decide(state, changed)
+    assert nothing == [] and state.recipient == "b@x.org" and state.stage == order.RESERVING
+    # an older answer arriving late does not undo it
+    state, _ = _decide(state, _checked(check, registered=True, email="old@x.org", email_as_of=6))
+    assert state.recipient == "b@x.org"
+    for cmd in [m for m in after if m.type == "ReserveStock"]:
+        state, outputs = _decide(state, _reserved(cmd))
+    assert [m.type for m in outputs] == ["AuthorizePayment"]
+    state, out = _decide(state, _declined(outputs[0], state))
+    assert [m.data["recipient"] for m in out if m.type == "NotificationSent"] == ["b@x.org"]
+
+
+def test_a_cancel_while_checking_ends_the_order_and_the_late_answer_changes_nothing():
+    msg = place_order(lines={"A": 1})
+    state, out = _run(None, msg)
+    state, after = _decide(state, _cancel_cmd(state, msg))
+    assert state.cancel_reason == "CUSTOMER_REQUEST"
+    assert types(after) == ["OrderCancelled", "NotificationSent", "NotificationSent"]
+    assert [m.data["template"] for m in after[1:]] == ["OrderPlaced", "OrderCancelled"]
+    assert _decide(state, _checked(out[1])) == (state, [])
+
+
+def test_a_redelivered_place_order_while_checking_repeats_its_outputs():
+    msg = place_order(lines={"A": 1})
+    state, out = _run(None, msg)
+    assert _run(state, msg) == (state, out)
+    state, _ = _placed(msg)
+    assert _run(state, msg) == (state, [])  # acted on long since
+
+
 def test_each_reserve_stock_carries_the_lines_price_and_the_orders_currency():
-    _, out = _run(None, place_order(lines={"A": 1, "B": 3}))
+    _, out = _placed(place_order(lines={"A": 1, "B": 3}))
     reserves = [m for m in out if m.type == "ReserveStock"]
     assert [(r.data["unit_price"], r.data["currency"]) for r in reserves] == [
         (Decimal("10.50"), "EUR"),
@@ -98,7 +213,7 @@ def test_a_second_place_order_for_the_same_id_does_nothing():
 
 
 def test_payment_is_asked_only_when_every_line_is_reserved():
-    state, out = _run(None, place_order(lines={"A": 1, "B": 2}))
+    state, out = _placed(place_order(lines={"A": 1, "B": 2}))
     state, first = _run(state, _reserved(out[1]))
     assert first == [] and state.stage == order.RESERVING
     state, second = _run(state, _reserved(out[2]))
@@ -108,14 +223,14 @@ def test_payment_is_asked_only_when_every_line_is_reserved():
 
 
 def test_a_redelivered_reservation_reserves_nothing_twice():
-    state, out = _run(None, place_order(lines={"A": 1, "B": 2}))
+    state, out = _placed(place_order(lines={"A": 1, "B": 2}))
     state, _ = _run(state, _reserved(out[1]))
     state2, again = _run(state, _reserved(out[1]))
     assert again == [] and state2.reserved == ("A",)
 
 
 def test_rejection_releases_what_was_reserved_and_cancels_out_of_stock():
-    state, out = _run(None, place_order(lines={"A": 1, "B": 2}))
+    state, out = _placed(place_order(lines={"A": 1, "B": 2}))
     state, _ = _run(state, _reserved(out[1]))
     state, after = _run(state, _rejected(out[2]))
     assert state.status == "CANCELLED" and state.cancel_reason == "OUT_OF_STOCK"
@@ -125,13 +240,13 @@ def test_rejection_releases_what_was_reserved_and_cancels_out_of_stock():
 
 
 def test_unknown_sku_cancels_with_unknown_sku():
-    state, out = _run(None, place_order(lines={"NOPE": 1}))
+    state, out = _placed(place_order(lines={"NOPE": 1}))
     state, after = _run(state, _rejected(out[1], reason="UNKNOWN_SKU"))
     assert types(after) == ["OrderCancelled"] and state.cancel_reason == "UNKNOWN_SKU"
 
 
 def test_a_price_mismatch_releases_what_was_reserved_and_cancels_as_such():
-    state, out = _run(None, place_order(lines={"A": 1, "B": 2}))
+    state, out = _placed(place_order(lines={"A": 1, "B": 2}))
     state, _ = _run(state, _reserved(out[1]))
     state, after = _run(state, _rejected(out[2], reason="PRICE_MISMATCH"))
     assert state.status == "CANCELLED" and state.cancel_reason == "PRICE_MISMATCH"
@@ -152,7 +267,7 @@ def test_a_line_priced_otherwise_than_the_inventory_ends_the_order_price_mismatc
         "test",
     )
     item, _ = inventory.decide(None, stocked, NOW)
-    state, out = _run(None, place_order(lines={"A": 1}))
+    state, out = _placed(place_order(lines={"A": 1}))
     item, answer = inventory.decide(item, out[1], NOW)
     assert types(answer) == ["StockRejected"]
     state, after = _run(state, answer[0])
@@ -161,7 +276,7 @@ def test_a_line_priced_otherwise_than_the_inventory_ends_the_order_price_mismatc
 
 
 def test_a_reservation_arriving_after_the_cancel_is_given_back():
-    state, out = _run(None, place_order(lines={"A": 1, "B": 2}))
+    state, out = _placed(place_order(lines={"A": 1, "B": 2}))
     state, _ = _run(state, _rejected(out[1]))
     state, late = _run(state, _reserved(out[2]))
     assert types(late) == ["ReleaseStock"] and late[0].key == "B"
@@ -169,7 +284,7 @@ def test_a_reservation_arriving_after_the_cancel_is_given_back():
 
 
 def _authorizing() -> tuple[order.OrderState, Message]:
-    state, out = _run(None, place_order(lines={"A": 1}))
+    state, out = _placed(place_order(lines={"A": 1}))
     state, asked = _run(state, _reserved(out[1]))
     return state, asked[0]
 
@@ -231,12 +346,12 @@ def test_fulfillment_scheduled_moves_the_status_on():
 
 
 def test_state_survives_its_json_form():
-    state, _ = _run(None, place_order(lines={"A": 1}))
+    state, _ = _placed(place_order(lines={"A": 1}))
     assert order.OrderState.from_json(order.OrderState.to_json(state)).to_json() == state.to_json()
 
 
 def test_events_for_an_unknown_order_are_ignored():
-    _, out = _run(None, place_order(lines={"A": 1}))
+    _, out = _placed(place_order(lines={"A": 1}))
     assert _run(None, _reserved(out[1])) == (None, [])
 
 
@@ -275,7 +390,7 @@ def _cancel_cmd(state: order.OrderState, cause: Message) -> Message:
 
 def test_cancel_while_reserving_releases_and_cancels_at_once():
     msg = place_order(lines={"A": 1, "B": 1})
-    state, out = _run(None, msg)
+    state, out = _placed(msg)
     state, _ = _run(state, _reserved(out[1]))
     state, after = _run(state, _cancel_cmd(state, msg))
     assert types(after) == ["ReleaseStock", "OrderCancelled"]
@@ -353,12 +468,15 @@ def test_notifications_one_per_visible_transition_of_a_completed_order():
 
 def test_notifications_go_to_the_order_address_caused_by_the_transition():
     msg = place_order(lines={"A": 1})
-    state, outputs = _decide(None, msg)
-    placed, notice = outputs[0], outputs[-1]
+    state, placed = _decide(None, msg)
+    assert "NotificationSent" not in types(placed)  # not before the check said to whom
+    answer = _checked(placed[1])
+    state, outputs = _decide(state, answer)
+    notice = outputs[-1]
     assert notice.type == "NotificationSent" and notice.topic == topics.NOTIFICATIONS_EVENTS.name
     assert notice.data["recipient"] == "alice@example.com"
     assert notice.data["template"] == "OrderPlaced"
-    assert notice.envelope.causation_id == placed.envelope.event_id
+    assert notice.envelope.causation_id == answer.envelope.event_id
     assert notice.key == msg.key
     # confirmed, then cancelled by a decline: one each
     state, ask = _authorizing()
@@ -415,7 +533,7 @@ def test_a_cancel_after_shipment_delivery_or_completion_is_too_late():
 
 
 def test_a_cancel_of_an_order_cancelled_for_another_reason_is_already_cancelled():
-    state, out = _run(None, place_order(lines={"A": 1}))
+    state, out = _placed(place_order(lines={"A": 1}))
     state, _ = _run(state, _rejected(out[1]))
     assert state.cancel_reason == "OUT_OF_STOCK"
     cancel = _cancel(state)
@@ -488,7 +606,7 @@ def test_refusals_are_remembered_for_the_last_few_cancels_and_survive_the_table(
 
 
 def test_states_stored_before_cancel_refusals_load_without_them():
-    state, _ = _run(None, place_order(lines={"A": 1}))
+    state, _ = _placed(place_order(lines={"A": 1}))
     stored = state.to_json()
     del stored["cancel_refused"], stored["cancel_pending"]
     loaded = order.OrderState.from_json(stored)

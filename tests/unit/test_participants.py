@@ -269,7 +269,12 @@ def test_cancel_stops_a_shipment_only_before_it_left():
 def test_a_notice_per_customer_visible_transition_only():
     placed = _cmd("OrderPlaced", "o1", order_id="o1", customer_email="a@b.c")
     released = _cmd("StockReleased", "o1", order_id="o1")
-    out = notification.notices([placed, released], "a@b.c", NOW)
-    assert types(out) == ["NotificationSent"] and out[0].data["recipient"] == "a@b.c"
-    assert out[0].data["template"] == "OrderPlaced" and out[0].key == "o1"
-    assert notification.notices([placed], "a@b.c", NOW) == out  # same id, same record
+    notice = notification.notice(placed, "OrderPlaced", "a@b.c", NOW)
+    assert notice is not None and notice.type == "NotificationSent"
+    assert notice.data["recipient"] == "a@b.c"
+    assert notice.data["template"] == "OrderPlaced" and notice.key == "o1"
+    assert notification.notice(released, "StockReleased", "a@b.c", NOW) is None
+    assert notification.notice(placed, "OrderPlaced", "a@b.c", NOW) == notice  # same id
+    # another cause (the check that said to whom), another event id, the same template
+    other = notification.notice(released, "OrderPlaced", "a@b.c", NOW)
+    assert other is not None and other.envelope.event_id != notice.envelope.event_id

@@ -108,7 +108,7 @@ def test_the_order_page_shows_the_sagas_view(get: Any):
     assert status == 200 and body == {
         "order_id": "o-1",
         "status": "PENDING",
-        "stage": "RESERVING",
+        "stage": "CHECKING",
         "cancel_reason": None,
         "cancelled_by": [],
         "correlation_id": "corr-1",
