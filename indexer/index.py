@@ -1,7 +1,8 @@
 """The Elasticsearch side of the read model: the `orders-v1` index behind the `orders` alias
-(one document per order), and `order-events-v1` (one document per event, for timeline search
-and aggregations). Index templates carry the mappings, so a rebuilt or re-created index of
-either family gets them too."""
+(one document per order), `customers-v1` behind the `customers` alias (one document per
+customer_id, indexer/customers.py), and `order-events-v1` (one document per event, order and
+customer events alike, for timeline search and aggregations). Index templates carry the
+mappings, so a rebuilt or re-created index of any family gets them too."""
 
 from __future__ import annotations
 
@@ -58,11 +59,38 @@ ORDERS_MAPPING: dict[str, Any] = {
 }
 
 
+CUSTOMERS_MAPPING: dict[str, Any] = {
+    "dynamic": "strict",
+    "properties": {
+        "customer_id": _KEYWORD,
+        "name": {"type": "text", "fields": {"keyword": _KEYWORD}},
+        "email": _KEYWORD,
+        "phone": _KEYWORD,
+        "status": _KEYWORD,  # ACTIVE, INACTIVE, or GUEST (seen on orders, never registered)
+        "registered_at": _DATE,
+        "updated_at": _DATE,
+        "order_count": {"type": "integer"},
+        # The sum across currencies, in cents and as a decimal string; beside it the honest
+        # figure, per currency (indexer/customers.py says why both)
+        "lifetime_value_cents": {"type": "long"},
+        "lifetime_value": _KEYWORD,
+        "lifetime_value_by_currency": {
+            "properties": {"currency": _KEYWORD, "value_cents": {"type": "long"}, "value": _KEYWORD}
+        },
+        "last_order_at": _DATE,
+        # order_id -> {created_at, total_cents, currency, status}: what the figures above are
+        # computed from; stored, not indexed (its keys are order ids)
+        "orders": {"type": "object", "enabled": False},
+        "timeline": TIMELINE_ENTRY,
+    },
+}
+
 EVENTS_MAPPING: dict[str, Any] = {
     "dynamic": "strict",
     "properties": {
         **TIMELINE_ENTRY["properties"],
         "order_id": _KEYWORD,
+        "customer_id": _KEYWORD,  # customer events, and order events that name one
     },
 }
 SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"}
@@ -77,19 +105,27 @@ def _template(es: Elasticsearch, name: str, pattern: str, mappings: dict[str, An
     )
 
 
-def ensure_orders_index(es: Elasticsearch, index: str, alias: str) -> None:
-    """Templates, the index and the alias, unless they exist (idempotent). An existing index
-    gets fields added since it was created (additive mapping changes only)."""
-    _template(es, "orderflow-orders", f"{index}*", ORDERS_MAPPING)
+def _ensure_index(
+    es: Elasticsearch, template: str, index: str, mappings: dict[str, Any], alias: str | None
+) -> None:
+    """The template, the index and the alias, unless they exist (idempotent). Every existing
+    index of the family (the first one, rebuilt ones behind the alias) gets the fields added
+    since it was created (additive mapping changes only)."""
+    _template(es, template, f"{index}*", mappings)
     if not es.indices.exists(index=index):
         es.indices.create(index=index)
-    else:
-        es.indices.put_mapping(index=index, properties=ORDERS_MAPPING["properties"])
-    if not es.indices.exists_alias(name=alias):
+    es.indices.put_mapping(index=f"{index}*", properties=mappings["properties"])
+    if alias is not None and not es.indices.exists_alias(name=alias):
         es.indices.put_alias(index=index, name=alias)
 
 
+def ensure_orders_index(es: Elasticsearch, index: str, alias: str) -> None:
+    _ensure_index(es, "orderflow-orders", index, ORDERS_MAPPING, alias)
+
+
+def ensure_customers_index(es: Elasticsearch, index: str, alias: str) -> None:
+    _ensure_index(es, "orderflow-customers", index, CUSTOMERS_MAPPING, alias)
+
+
 def ensure_events_index(es: Elasticsearch, index: str) -> None:
-    _template(es, "orderflow-order-events", f"{index}*", EVENTS_MAPPING)
-    if not es.indices.exists(index=index):
-        es.indices.create(index=index)
+    _ensure_index(es, "orderflow-order-events", index, EVENTS_MAPPING, alias=None)

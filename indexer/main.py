@@ -1,6 +1,9 @@
-"""The Elasticsearch sink: consumes every order event topic, folds events into order documents
-(indexer/projection.py) and writes them in bulk. Offsets are committed only after
-Elasticsearch acknowledged the batch; outages of Elasticsearch or the registry are waited out."""
+"""The Elasticsearch sink: consumes every order event topic and the customers' events, folds
+them into order documents (indexer/projection.py) and customer documents
+(indexer/customers.py) and writes them in bulk: the orders first, then the customers, whose
+order entries come from the order documents just written. Offsets are committed only after
+Elasticsearch acknowledged both (a crash in between reads the batch again, and folding it
+again changes nothing); outages of Elasticsearch or the registry are waited out."""
 
 from __future__ import annotations
 
@@ -9,8 +12,9 @@ import signal
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import prometheus_client
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
@@ -18,8 +22,9 @@ from confluent_kafka import Message as KafkaRecord
 from elasticsearch import ApiError, Elasticsearch
 from elasticsearch import ConnectionError as EsConnectionError
 
-from indexer.index import ensure_events_index, ensure_orders_index
-from indexer.projection import event_document, order_id_of, project
+from indexer.customers import CustomerChange, customer_changes, project_customer
+from indexer.index import ensure_customers_index, ensure_events_index, ensure_orders_index
+from indexer.projection import customer_id_of, event_document, order_id_of, project
 from orderflow import config, elastic, kafka, metrics, retry
 from orderflow.logs import setup_logging
 from schemas import topics
@@ -29,9 +34,32 @@ from schemas.registry import RegistryUnavailable, SchemaRegistry
 
 log = logging.getLogger("orderflow.indexer")
 T = TypeVar("T")
+C = TypeVar("C")  # what a batch brings one document
 GROUP_ID = "orderflow-indexer"
 AGENT = "indexer"  # its label in orderflow_events_processed_total
 TP = tuple[str, int]  # (topic, partition)
+# What the indexer reads: every event about an order, and the customers' own events.
+TOPICS = (*topics.ORDER_EVENT_TOPICS, topics.CUSTOMERS_EVENTS)
+
+
+@dataclass(frozen=True)
+class Documents(Generic[C]):
+    """A kind of document the indexer keeps: how what a batch brings one document (C) folds
+    into it, which events of that get event documents, and the id its log lines name."""
+
+    fold: Callable[[str, dict[str, Any] | None, C], dict[str, Any]]
+    events_of: Callable[[C], Sequence[Message]]
+    id_field: str
+
+
+ORDERS: Documents[list[Message]] = Documents(project, lambda messages: messages, "order_id")
+CUSTOMERS: Documents[CustomerChange] = Documents(
+    lambda customer_id, current, change: project_customer(
+        customer_id, current, change.messages, change.orders
+    ),
+    lambda change: change.messages,
+    "customer_id",
+)
 
 
 class Indexer:
@@ -41,14 +69,16 @@ class Indexer:
         stop: threading.Event,
         target: str | None = None,
         group_id: str = GROUP_ID,
+        customers_target: str | None = None,
     ) -> None:
         self.settings = settings
         self.stop = stop
         self.es = Elasticsearch(settings.elasticsearch_url, request_timeout=30)
         self.codec = Codec(SchemaRegistry(settings.registry_url))
-        self.alias = settings.orders_alias
-        # where order documents go: the alias, or during a rebuild the new index
+        # where order and customer documents go: the aliases, or during a rebuild the new
+        # indices
         self.target = target or settings.orders_alias
+        self.customers_target = customers_target or settings.customers_alias
         self.events_index = settings.events_index
         self.consumer = Consumer(
             {
@@ -80,13 +110,20 @@ class Indexer:
             time.sleep(wait)
 
     def run(self) -> None:
+        settings = self.settings
         self.retry(
             "create index",
-            lambda: ensure_orders_index(self.es, self.settings.orders_index, self.alias),
+            lambda: ensure_orders_index(self.es, settings.orders_index, settings.orders_alias),
+        )
+        self.retry(
+            "create customers index",
+            lambda: ensure_customers_index(
+                self.es, settings.customers_index, settings.customers_alias
+            ),
         )
         self.retry("create events index", lambda: ensure_events_index(self.es, self.events_index))
-        self.consumer.subscribe([spec.name for spec in topics.ORDER_EVENT_TOPICS])
-        log.info("indexer consuming %s", [spec.name for spec in topics.ORDER_EVENT_TOPICS])
+        self.consumer.subscribe([spec.name for spec in TOPICS])
+        log.info("indexer consuming %s", [spec.name for spec in TOPICS])
         try:
             while not self.stop.is_set():
                 records = self.consumer.consume(num_messages=1000, timeout=0.5)
@@ -100,6 +137,7 @@ class Indexer:
         """Fold a batch. Live: park undecodable records and commit offsets afterwards; a
         rebuild does neither (the live indexer parked them already, and it owns no offsets)."""
         by_order: dict[str, list[Message]] = defaultdict(list)
+        by_customer: dict[str, list[Message]] = defaultdict(list)
         for record in records:
             if record.error():
                 log.warning("consumer error: %s", record.error())
@@ -107,16 +145,21 @@ class Indexer:
             message = self.decode(record, park=live)
             if message is None:
                 continue
-            order_id = order_id_of(message)
-            if order_id is None:
+            # a customer's own events have a customer_id and no order_id
+            if message.topic == topics.CUSTOMERS_EVENTS.name:
+                key, into, id_field = customer_id_of(message), by_customer, "customer_id"
+            else:
+                key, into, id_field = order_id_of(message), by_order, "order_id"
+            if key is None:
                 if live:
-                    self.dead_letter(record, "invalid-event", "event has no order_id")
+                    self.dead_letter(record, "invalid-event", f"event has no {id_field}")
                 continue
-            by_order[order_id].append(message)
-        if by_order:
-            self.retry("bulk write", lambda: self.write(by_order))
+            into[key].append(message)
+        if by_order or by_customer:
+            self.retry("bulk write", lambda: self.write(by_order, by_customer))
         if live:
-            for event_type, n in Counter(m.type for ms in by_order.values() for m in ms).items():
+            folded = [m for by_id in (by_order, by_customer) for ms in by_id.values() for m in ms]
+            for event_type, n in Counter(m.type for m in folded).items():
                 metrics.EVENTS_PROCESSED.labels(AGENT, event_type).inc(n)
             self.commit()
 
@@ -138,7 +181,7 @@ class Indexer:
     def replay(self, starts: Mapping[TP, int] | None = None) -> dict[TP, int]:
         """Fold every record from `starts` (default: the beginning) up to the end each
         partition has now, without committing; returns those ends."""
-        names = [spec.name for spec in topics.ORDER_EVENT_TOPICS]
+        names = [spec.name for spec in TOPICS]
         metadata = self.consumer.list_topics(timeout=10).topics
         low: dict[TP, int] = {}
         ends: dict[TP, int] = {}
@@ -174,67 +217,106 @@ class Indexer:
                 self.dead_letter(record, exc.reason, exc.detail)
             return None
 
-    def write(self, by_order: dict[str, list[Message]]) -> None:
-        """Fold the batch into the order documents. Optimistic concurrency: a document is
-        replaced only if nobody wrote it since it was read (if_seq_no), and a new one is
-        created only if it does not exist yet; on a conflict the order is read and folded
-        again. So another writer (a rebuild catching up, a second indexer) is never undone."""
-        pending = dict(by_order)
-        while pending:
-            pending = self._write_once(pending)
+    def write(
+        self,
+        by_order: Mapping[str, list[Message]],
+        by_customer: Mapping[str, list[Message]] | None = None,
+    ) -> None:
+        """Fold the batch into the order documents, then into the customer documents: their
+        events, and an entry for each order document that names its customer. The orders'
+        bulk goes first, so a customer's entries come from order documents as folded; a
+        crash between the two bulks is harmless (offsets are committed after both, the batch
+        is read and folded again)."""
+        orders = self.upsert(self.target, ORDERS, by_order)
+        changes = customer_changes(orders.values(), by_customer or {})
+        self.upsert(self.customers_target, CUSTOMERS, changes)
 
-    def _write_once(self, by_order: dict[str, list[Message]]) -> dict[str, list[Message]]:
-        found = self.es.mget(index=self.target, ids=list(by_order))
+    def upsert(
+        self, index: str, documents: Documents[C], changes: Mapping[str, C]
+    ) -> dict[str, dict[str, Any]]:
+        """Fold each change into its document in `index` (an alias or an index); returns the
+        documents as folded. Optimistic concurrency: a document is replaced only if nobody
+        wrote it since it was read (if_seq_no), and a new one is created only if it does not
+        exist yet; on a conflict it is read and folded again. So another writer (a rebuild
+        catching up, a second indexer) is never undone. A document the fold leaves as it was
+        is not written again (a replay writes event documents only)."""
+        folded: dict[str, dict[str, Any]] = {}
+        pending = dict(changes)
+        while pending:
+            pending = self._upsert_once(index, documents, pending, folded)
+        return folded
+
+    def _upsert_once(
+        self,
+        index: str,
+        documents: Documents[C],
+        changes: dict[str, C],
+        folded: dict[str, dict[str, Any]],
+    ) -> dict[str, C]:
+        found = self.es.mget(index=index, ids=list(changes))
         current = {doc["_id"]: doc for doc in found["docs"] if doc.get("found")}
         operations: list[dict[str, Any]] = []
-        for order_id, messages in by_order.items():
-            doc = current.get(order_id)
+        changed: set[str] = set()
+        for doc_id, change in changes.items():
+            doc = current.get(doc_id)
+            before = doc["_source"] if doc is not None else None
+            folded[doc_id] = after = documents.fold(doc_id, before, change)
             if doc is None:
-                operations.append({"create": {"_index": self.target, "_id": order_id}})
-            else:
+                operations.append({"create": {"_index": index, "_id": doc_id}})
+            elif after != before:
                 operations.append(
                     {
                         "index": {
                             "_index": doc["_index"],
-                            "_id": order_id,
+                            "_id": doc_id,
                             "if_seq_no": doc["_seq_no"],
                             "if_primary_term": doc["_primary_term"],
                         }
                     }
                 )
-            operations.append(project(order_id, doc and doc["_source"], messages))
-            for message in messages:  # one document per event, idempotent by event_id
+            if after != before:
+                operations.append(after)
+                changed.add(doc_id)
+            for message in documents.events_of(change):  # one document per event, by event_id
                 operations.append(
                     {"index": {"_index": self.events_index, "_id": message.envelope.event_id}}
                 )
                 operations.append(event_document(message))
-        answer = self.es.bulk(operations=operations)
-        conflicted: dict[str, list[Message]] = {}
-        if answer["errors"]:
-            failed = [
-                result for item in answer["items"] for result in item.values() if "error" in result
-            ]
-            retryable = [f for f in failed if elastic.passing(f.get("status", 500))]
-            if retryable:
-                raise EsConnectionError(f"bulk items failed: {retryable[:3]}")
-            for item in failed:
-                if item["status"] == 409 and item["_id"] in by_order:
-                    conflicted[item["_id"]] = by_order[item["_id"]]
-                    continue
-                log.error(  # a document the mapping refuses: say so loudly, move on
-                    "document rejected",
-                    extra={"index": item["_index"], "id": item["_id"], "error": item["error"]},
-                )
-        for order_id, messages in by_order.items():
-            if order_id not in conflicted:
+        conflicted = self._bulk(operations, changes) if operations else {}
+        for doc_id, change in changes.items():
+            messages = documents.events_of(change)
+            if doc_id not in conflicted and (messages or doc_id in changed):
                 log.info(
                     "indexed",
                     extra={
-                        "order_id": order_id,
-                        "correlation_id": messages[0].envelope.correlation_id,
+                        documents.id_field: doc_id,
+                        "correlation_id": messages[0].envelope.correlation_id if messages else None,
                         "events": [m.type for m in messages],
                     },
                 )
+        return conflicted
+
+    def _bulk(self, operations: list[dict[str, Any]], changes: dict[str, C]) -> dict[str, C]:
+        """Send the operations; the changes whose document someone else wrote meanwhile
+        (409), to fold again. Items Elasticsearch may take later are raised, to retry."""
+        answer = self.es.bulk(operations=operations)
+        conflicted: dict[str, C] = {}
+        if not answer["errors"]:
+            return conflicted
+        failed = [
+            result for item in answer["items"] for result in item.values() if "error" in result
+        ]
+        retryable = [f for f in failed if elastic.passing(f.get("status", 500))]
+        if retryable:
+            raise EsConnectionError(f"bulk items failed: {retryable[:3]}")
+        for item in failed:
+            if item["status"] == 409 and item["_id"] in changes:
+                conflicted[item["_id"]] = changes[item["_id"]]
+                continue
+            log.error(  # a document the mapping refuses: say so loudly, move on
+                "document rejected",
+                extra={"index": item["_index"], "id": item["_id"], "error": item["error"]},
+            )
         return conflicted
 
     def dead_letter(self, record: KafkaRecord, reason: str, detail: str) -> None:

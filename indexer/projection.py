@@ -45,14 +45,30 @@ def cents(amount: str) -> int:
     return int(Decimal(amount).scaleb(2).to_integral_exact())
 
 
+def amount(in_cents: int) -> str:
+    """Integer cents (2468) as the exact decimal amount with two places ("24.68")."""
+    return f"{Decimal(in_cents).scaleb(-2):.2f}"
+
+
 def event_document(message: Message) -> dict[str, Any]:
-    """The event's document in order-events-v1 (its id is the event_id)."""
-    return {**timeline_entry(message), "order_id": order_id_of(message)}
+    """The event's document in order-events-v1 (its id is the event_id): the timeline entry,
+    its order_id (None for a customer's own events) and, when the event names one, its
+    customer_id (customer events, OrderPlaced)."""
+    doc = {**timeline_entry(message), "order_id": order_id_of(message)}
+    customer_id = customer_id_of(message)
+    if customer_id is not None:
+        doc["customer_id"] = customer_id
+    return doc
 
 
 def order_id_of(message: Message) -> str | None:
     order_id = message.data.get("order_id")
     return str(order_id) if order_id else None
+
+
+def customer_id_of(message: Message) -> str | None:
+    customer_id = message.data.get("customer_id")
+    return str(customer_id) if customer_id else None
 
 
 def in_occurred_order(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:

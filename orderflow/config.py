@@ -117,6 +117,13 @@ class Settings:
         default_factory=lambda: _env("ORDERFLOW_EVENTS_INDEX", "order-events-v1")
     )
     orders_alias: str = field(default_factory=lambda: _env("ORDERFLOW_ORDERS_ALIAS", "orders"))
+    # The customers read model (indexer/customers.py): one document per customer_id
+    customers_index: str = field(
+        default_factory=lambda: _env("ORDERFLOW_CUSTOMERS_INDEX", "customers-v1")
+    )
+    customers_alias: str = field(
+        default_factory=lambda: _env("ORDERFLOW_CUSTOMERS_ALIAS", "customers")
+    )
     # niceness of the background roles' workers (orderflow/roles.py); 0: the same as the others
     background_nice: int = field(default_factory=lambda: _env_int("ORDERFLOW_BACKGROUND_NICE", 10))
     # "uvloop" (default) or "asyncio": the event loop of the workers and the API.

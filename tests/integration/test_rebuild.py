@@ -1,6 +1,7 @@
-"""`orderflow rebuild`: the read model rebuilt from Kafka into a new index while readers keep
+"""`orderflow rebuild`: the read model rebuilt from Kafka into new indices while readers keep
 reading (every read during the rebuild answers 200) and orders keep flowing; afterwards the
-alias points at the new index alone, the documents are the same, and new orders land there."""
+`orders` and `customers` aliases point at the new indices alone, the documents are the same,
+and new orders (and their customers' entries) land there."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from elasticsearch import Elasticsearch
 from ops import services
 from orderflow import config
 from orderflow.config import REPO_ROOT
-from tests.factories import await_order, post_order, stock
+from tests.factories import accept_order, await_order, post_order, stock
+from tests.integration.test_customers_index import await_customer
 
 pytestmark = pytest.mark.stack
 
@@ -44,6 +46,22 @@ def test_rebuild_into_a_new_index_without_downtime(
     before = _completed(api, before_id)
     es = Elasticsearch(stack.elasticsearch_url, request_timeout=30)
     old_indices = set(es.indices.get_alias(name=stack.orders_alias).body)
+    # a registered customer with a completed order, settled in the customers read model
+    customer_id = f"rb-{unique}"
+    registered = api.post(
+        "/customers", json={"customer_id": customer_id, "name": "Rae", "email": "r@example.com"}
+    )
+    assert registered.status_code in (200, 202), registered.text
+    customer_order = _completed(api, accept_order(api, sku, customer_id, price="1.99")["order_id"])
+    customer_before = await_customer(
+        es,
+        stack.customers_alias,
+        customer_id,
+        lambda d: d["status"] == "ACTIVE" and d["lifetime_value_cents"] == 199,
+        "never showed its registration and completed order",
+    )
+    assert customer_before["orders"][customer_order["order_id"]]["status"] == "COMPLETED"
+    old_customer_indices = set(es.indices.get_alias(name=stack.customers_alias).body)
 
     reads: list[int] = []
     stop = threading.Event()
@@ -82,3 +100,20 @@ def test_rebuild_into_a_new_index_without_downtime(
     _completed(api, after_id)
     assert es.exists(index=new_index, id=after_id)
     assert old_indices <= set(es.indices.get(index=f"{stack.orders_index}*").body)  # kept
+
+    # the customers alias moved with it, to an index of the same moment holding the same
+    # documents; the orders placed during and after the rebuild reach its customer there
+    customers_now = set(es.indices.get_alias(name=stack.customers_alias).body)
+    assert len(customers_now) == 1 and customers_now.isdisjoint(old_customer_indices)
+    (new_customers,) = customers_now
+    assert new_customers == new_index.replace(stack.orders_index, stack.customers_index, 1)
+    assert es.get(index=new_customers, id=customer_id)["_source"] == customer_before
+    rebuilder = await_customer(
+        es,
+        new_customers,
+        "rebuilder",
+        lambda d: {before_id, during_id, after_id} <= set(d["orders"]),
+        "lacks an order placed before, during or after the rebuild",
+    )
+    assert rebuilder["status"] == "GUEST"
+    assert old_customer_indices <= set(es.indices.get(index=f"{stack.customers_index}*").body)
