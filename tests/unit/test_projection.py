@@ -17,10 +17,26 @@ def _saga(state, msg, now):
     return state, [m for m in outputs if m.type != "NotificationSent"]
 
 
+def _placed(cmd):
+    """PlaceOrder and the customer worker's answer (a guest): the saga's state, OrderPlaced,
+    and the line's ReserveStock."""
+    state, (placed, check) = _saga(None, cmd, NOW)
+    guest = reply(
+        check,
+        "CustomerChecked",
+        topics.CUSTOMERS_CHECKS.name,
+        order_id=cmd.key,
+        customer_id="alice",
+        registered=False,
+        active=True,
+    )
+    state, (reserve,) = _saga(state, guest, NOW)
+    return state, placed, reserve
+
+
 def _lifecycle():
     cmd = place_order(lines={"A": 1})
-    state, out = _saga(None, cmd, NOW)
-    placed, reserve = out
+    state, placed, reserve = _placed(cmd)
     reserved = reserve.caused(
         "StockReserved",
         topics.INVENTORY_EVENTS.name,
@@ -87,7 +103,7 @@ def test_any_order_and_any_repetition_give_the_same_document():
 
 def test_cancel_overrides_progress_and_names_the_reason():
     cmd = place_order(lines={"A": 1})
-    state, (placed, reserve) = _saga(None, cmd, NOW)
+    state, placed, reserve = _placed(cmd)
     rejected = reply(
         reserve,
         "StockRejected",
@@ -128,12 +144,24 @@ def test_each_event_is_a_document_of_its_own():
 def test_within_one_millisecond_a_notification_follows_the_transition_it_announces():
     while True:  # an order whose notice's event id sorts first: the id cannot decide
         cmd = place_order(lines={"A": 1})
-        _, outputs = order.decide(None, cmd, NOW)  # OrderPlaced and its notice, one reading
-        placed = next(m for m in outputs if m.type == "OrderPlaced")
+        state, _, reserve = _placed(cmd)
+        rejected = reply(
+            reserve,
+            "StockRejected",
+            topics.INVENTORY_EVENTS.name,
+            order_id=cmd.key,
+            sku="A",
+            quantity=1,
+            reason="OUT_OF_STOCK",
+            available=0,
+        )
+        # OrderCancelled and its notice, one clock reading
+        _, outputs = order.decide(state, rejected, NOW + 1)
+        cancelled = next(m for m in outputs if m.type == "OrderCancelled")
         notice = next(m for m in outputs if m.type == "NotificationSent")
-        if notice.envelope.event_id < placed.envelope.event_id:
+        if notice.envelope.event_id < cancelled.envelope.event_id:
             break
-    assert placed.envelope.occurred_at == notice.envelope.occurred_at
-    for events in ([placed, notice], [notice, placed]):
+    assert cancelled.envelope.occurred_at == notice.envelope.occurred_at
+    for events in ([cancelled, notice], [notice, cancelled]):
         doc = project(cmd.key, None, events)
-        assert [e["event_type"] for e in doc["timeline"]] == ["OrderPlaced", "NotificationSent"]
+        assert [e["event_type"] for e in doc["timeline"]] == ["OrderCancelled", "NotificationSent"]
