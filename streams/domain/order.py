@@ -13,6 +13,7 @@ all lines StockReserved -> AuthorizePayment
 any StockRejected -> ReleaseStock (reserved lines) + OrderCancelled(OUT_OF_STOCK | UNKNOWN_SKU |
                      PRICE_MISMATCH)
 CancelOrder before shipment -> release stock, refund if charged -> OrderCancelled(CUSTOMER_REQUEST)
+    (while the customer check is out it waits for the answer, which says who to notify)
     (once fulfillment is scheduled the warehouse is asked first: FulfillmentCancelled lets the
     cancel go on; OrderShipped wins the race and the order carries on to delivery)
 CancelOrder after shipment (TOO_LATE) or of an order already cancelled (ALREADY_CANCELLED:
@@ -87,7 +88,8 @@ class OrderState:
     authorized_amount: str | None = None  # set once the payment is authorized
     refunded: bool = False
     # CancelOrder event ids waiting on the warehouse's answer (stage CANCELLING): if the
-    # parcel leaves first they are refused TOO_LATE
+    # parcel leaves first they are refused TOO_LATE; or on the customer check's (CHECKING),
+    # after which they end the order
     cancel_pending: tuple[str, ...] = ()
     # CancelOrder event id -> why it was not honoured (TOO_LATE, ALREADY_CANCELLED), the last
     # CANCEL_MEMORY of them
@@ -259,6 +261,9 @@ def customer_checked(state: OrderState | None, msg: Message, now: int) -> Decisi
     checked = messages.typed(msg, messages.CustomerChecked)
     if state.stage == CHECKING:
         state, emit = _of_record(state, checked), _Emitter(msg, now)
+        if state.cancel_pending:  # the customer cancelled while the saga asked
+            state = replace(state, cancelled_by=state.cancel_pending)
+            return _cancel(state, CUSTOMER_REQUEST, "cancelled by the customer", emit)
         if not checked.active:
             detail = f"customer {checked.customer_id} is deactivated"
             return _cancel(state, CUSTOMER_INACTIVE, detail, emit)
@@ -450,8 +455,10 @@ def cancel_order(state: OrderState | None, msg: Message, now: int) -> Decision:
         return _refuse_cancels(state, [event_id], refusal), []
     if state.stage == ENDED:
         return state, []  # this very cancel ended it (a redelivery)
-    if state.stage == CANCELLING:
-        # In progress: this cancel shares the warehouse's answer.
+    if state.stage in (CHECKING, CANCELLING):
+        # Waits: while cancelling, for the warehouse's answer, which this cancel shares; while
+        # checking, for the customer worker's (it says who the notices go to; then the order
+        # ends CUSTOMER_REQUEST, whatever the answer).
         if event_id in state.cancel_pending:
             return state, []
         return replace(state, cancel_pending=(*state.cancel_pending, event_id)[-CANCEL_MEMORY:]), []

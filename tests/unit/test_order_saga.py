@@ -168,14 +168,24 @@ def test_a_registered_customers_notifications_follow_the_newest_email_of_record(
     assert [m.data["recipient"] for m in out if m.type == "NotificationSent"] == ["b@x.org"]
 
 
-def test_a_cancel_while_checking_ends_the_order_and_the_late_answer_changes_nothing():
+def test_a_cancel_while_checking_waits_for_the_answer_which_says_who_to_tell():
     msg = place_order(lines={"A": 1})
     state, out = _run(None, msg)
-    state, after = _decide(state, _cancel_cmd(state, msg))
-    assert state.cancel_reason == "CUSTOMER_REQUEST"
+    cancel = _cancel_cmd(state, msg)
+    state, nothing = _decide(state, cancel)
+    assert nothing == [] and state.stage == order.CHECKING
+    assert state.cancel_pending == (cancel.envelope.event_id,)
+    assert _decide(state, cancel) == (state, [])  # redelivered: once
+    # the answer: a registered customer, even a deactivated one; the customer's cancel ends it
+    answer = _checked(out[1], registered=True, active=False, email="a@x.org", email_as_of=5)
+    state, after = _decide(state, answer)
+    assert state.cancel_reason == "CUSTOMER_REQUEST" and state.reserved == ()
+    assert state.cancelled_by == (cancel.envelope.event_id,) and state.cancel_pending == ()
     assert types(after) == ["OrderCancelled", "NotificationSent", "NotificationSent"]
-    assert [m.data["template"] for m in after[1:]] == ["OrderPlaced", "OrderCancelled"]
-    assert _decide(state, _checked(out[1])) == (state, [])
+    notices = [(m.data["template"], m.data["recipient"]) for m in after[1:]]
+    assert notices == [("OrderPlaced", "a@x.org"), ("OrderCancelled", "a@x.org")]
+    assert _decide(state, answer) == (state, [])  # the answer again changes nothing
+    assert _decide(state, cancel) == (state, [])  # nor the cancel (it ended the order)
 
 
 def test_a_redelivered_place_order_while_checking_repeats_its_outputs():
