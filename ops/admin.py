@@ -10,7 +10,7 @@ import httpx
 from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 
-from indexer.index import ensure_events_index, ensure_orders_index
+from indexer.index import ensure_customers_index, ensure_events_index, ensure_orders_index
 from orderflow import config, kafka
 from schemas import topics
 from schemas.catalog import COMPATIBILITY, load_catalog
@@ -63,6 +63,10 @@ def create_index(settings: config.Settings) -> None:
         lambda: ensure_orders_index(es, settings.orders_index, settings.orders_alias),
     )
     kafka.eventually("create events index", lambda: ensure_events_index(es, settings.events_index))
+    kafka.eventually(
+        "create customers index",
+        lambda: ensure_customers_index(es, settings.customers_index, settings.customers_alias),
+    )
 
 
 def init(settings: config.Settings) -> None:
@@ -74,6 +78,7 @@ def init(settings: config.Settings) -> None:
     create_index(settings)
     print(
         f"elasticsearch: index {settings.orders_index} behind alias {settings.orders_alias}, "
+        f"index {settings.customers_index} behind alias {settings.customers_alias}, "
         f"index {settings.events_index}"
     )
 

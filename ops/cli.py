@@ -186,6 +186,10 @@ def _rebuild(_: argparse.Namespace) -> None:
         f"rebuilt {done.documents} orders from {done.records} records into {done.index}; "
         f"alias moved from {', '.join(done.previous) or 'nothing'} (kept; delete when unneeded)"
     )
+    print(
+        f"rebuilt {done.customers} customers into {done.customers_index}; alias moved from "
+        f"{', '.join(done.customers_previous) or 'nothing'} (kept; delete when unneeded)"
+    )
 
 
 def _api_key(args: argparse.Namespace) -> None:

@@ -2,8 +2,10 @@
 
 A few thousand orders of mixed scenarios (several lines, declines, gateway errors, a customer
 over the fraud limit, unknown SKUs, customer cancels, orders competing for the last units of
-scarce SKUs, restocks) go in through the API while a chaos thread SIGKILLs the worker of every
-role and the indexer at random moments and restarts it. When the load is in and the last
+scarce SKUs, restocks) go in through the API, with customer traffic beside them (customers
+registered before and during the load, email changes, deactivations and reactivations), while
+a chaos thread SIGKILLs the worker of every role and the indexer at random moments and
+restarts it. When the load is in and the last
 victim is back, the test reads what happened from Kafka (every event of this run, decoded) and
 from Elasticsearch, and checks:
 
@@ -12,6 +14,10 @@ from Elasticsearch, and checks:
   refunded twice, and a refund only follows an authorization;
 - per SKU, on_hand + shipped equals the initial stock plus the restocks, and every level the
   inventory published kept 0 <= reserved <= on_hand, ending with nothing reserved;
+- an order ends CUSTOMER_INACTIVE only if its customer was deactivated during the run, and then
+  with nothing reserved;
+- every notification goes to the customer's email of record (one of the addresses the customer
+  had during the run), or for a guest checkout to the order's own address;
 - the read model shows each order's terminal status, with no timeline entry twice.
 
 Size and pace: ORDERFLOW_CRASH_ORDERS (default 2000), ORDERFLOW_CRASH_SEED (random)."""
@@ -24,7 +30,7 @@ import random
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -59,7 +65,12 @@ VERIFIED_TOPICS = (
     topics.INVENTORY_EVENTS.name,
     topics.INVENTORY_LEVELS.name,
     topics.PAYMENTS_EVENTS.name,
+    topics.NOTIFICATIONS_EVENTS.name,
 )
+CUSTOMERS = 150  # the order mix's customer ids: cust-<tag>-0 .. 149
+REGISTERED = range(0, 40)  # registered before the load
+FLAKY = range(0, 10)  # of those, deactivated and reactivated during the load
+LATE = range(40, 60)  # registered during the load: their orders may be guests or theirs
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,12 @@ class Run:
     plans: list[Plan] = field(default_factory=list)
     kills: Counter[str] = field(default_factory=Counter)
     chaos: list[str] = field(default_factory=list)  # "HH:MM:SS.mmm victim", for diagnosis
+    # customer_id -> every address it may have had as its email of record during the run
+    emails: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    customer_ops: Counter[str] = field(default_factory=Counter)
+
+    def customer(self, n: int) -> str:
+        return f"cust-{self.tag}-{n}"
 
 
 LUXURY_PRICE = "2500.00"
@@ -104,7 +121,7 @@ def _plans(run: Run, rng: random.Random) -> list[Plan]:
     for n in range(ORDERS):
         roll = rng.random()
         lines = [_line(sku, rng.randint(1, 3)) for sku in rng.sample(run.plenty, rng.randint(1, 3))]
-        customer, scenario, kind = f"cust-{run.tag}-{n % 150}", "approve", "plain"
+        customer, scenario, kind = run.customer(n % CUSTOMERS), "approve", "plain"
         if roll < 0.25:
             kind = "scarce"
             lines.append(_line(rng.choice(run.scarce), rng.randint(1, 2)))
@@ -132,8 +149,11 @@ def _plans(run: Run, rng: random.Random) -> list[Plan]:
     return plans
 
 
-def allowed(plan: Plan, outcome: str) -> bool:
-    """Whether `outcome` (COMPLETED or CANCELLED:<reason>) fits what the order asked for."""
+def allowed(plan: Plan, outcome: str, flaky: Collection[str] = ()) -> bool:
+    """Whether `outcome` (COMPLETED or CANCELLED:<reason>) fits what the order asked for; an
+    order of a customer in `flaky` (deactivated for a while) may also end CUSTOMER_INACTIVE."""
+    if outcome == "CANCELLED:CUSTOMER_INACTIVE":
+        return plan.body["customer_id"] in flaky
     if plan.kind == "cancel" and plan.cancel_answer in (200, 202):
         return outcome in ("COMPLETED", "CANCELLED:CUSTOMER_REQUEST")
     return (
@@ -195,7 +215,59 @@ async def _load(api_url: str, run: Run, rng: random.Random) -> None:
                 run.restocked[sku] += 2
 
     async with httpx.AsyncClient(base_url=api_url, timeout=30, headers=services.bearer()) as client:
-        await asyncio.gather(*(worker(client) for _ in range(CONCURRENCY)))
+        loading = asyncio.gather(*(worker(client) for _ in range(CONCURRENCY)))
+        await asyncio.gather(loading, _customer_traffic(client, run, rng, loading))
+
+
+def _record_email(run: Run, customer_id: str, n: int) -> str:
+    email = f"{customer_id}-v{n}@record.example.com"
+    run.emails[customer_id].add(email)
+    return email
+
+
+async def _register(client: httpx.AsyncClient, run: Run, n: int) -> None:
+    customer_id = run.customer(n)
+    email = _record_email(run, customer_id, 0)
+    body = {"customer_id": customer_id, "name": f"Crash {n}", "email": email}
+    answer = await _post(client, "POST", "/customers", json=body)
+    assert answer.status_code in (200, 202), answer.text
+    run.customer_ops["register"] += 1
+
+
+async def _customer_traffic(
+    client: httpx.AsyncClient, run: Run, rng: random.Random, loading: asyncio.Future[Any]
+) -> None:
+    """While the orders go in: register the LATE customers one by one, change registered
+    customers' emails (a change inside the cooldown is a 409), and deactivate and reactivate
+    the FLAKY ones; each FLAKY customer ends active."""
+    late = list(LATE)
+    inactive: set[int] = set()
+    changes = 0
+    while not loading.done():
+        await asyncio.sleep(rng.uniform(0.05, 0.3))
+        roll = rng.random()
+        if late and roll < 0.2:
+            await _register(client, run, late.pop(0))
+        elif roll < 0.6:
+            n = rng.choice([*REGISTERED, *(i for i in LATE if i not in late)])
+            changes += 1
+            customer_id = run.customer(n)
+            email = _record_email(run, customer_id, changes)
+            answer = await _post(
+                client, "PUT", f"/customers/{customer_id}/email", json={"email": email}
+            )
+            assert answer.status_code in (200, 202, 409), answer.text
+            run.customer_ops[f"email {answer.status_code}"] += 1
+        else:
+            n = rng.choice(FLAKY)
+            action = "reactivate" if n in inactive else "deactivate"
+            answer = await _post(client, "POST", f"/customers/{run.customer(n)}/{action}")
+            assert answer.status_code in (200, 202), answer.text
+            inactive ^= {n}
+            run.customer_ops[action] += 1
+    for n in inactive:
+        answer = await _post(client, "POST", f"/customers/{run.customer(n)}/reactivate")
+        assert answer.status_code in (200, 202), answer.text
 
 
 # --- chaos -----------------------------------------------------------------------------------
@@ -286,6 +358,21 @@ def _await_terminals(
         time.sleep(5 if done else 3)
 
 
+async def _register_all(api_url: str, run: Run, numbers: Iterable[int]) -> None:
+    async with httpx.AsyncClient(base_url=api_url, timeout=30, headers=services.bearer()) as client:
+        for n in numbers:
+            await _register(client, run, n)
+
+
+def _wait_ok(api: httpx.Client, path: str, timeout_s: float = 30) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if api.get(path).status_code == 200:
+            return True
+        time.sleep(0.2)
+    return False
+
+
 # --- the test --------------------------------------------------------------------------------
 def test_invariants_hold_while_workers_are_killed(
     stack: config.Settings, api: httpx.Client, unique: str
@@ -305,6 +392,9 @@ def test_invariants_hold_while_workers_are_killed(
         price = LUXURY_PRICE if sku == run.luxury else "9.99"
         assert stock(api, sku, run.initial[sku], price=price).status_code == 200
     run.plans = _plans(run, rng)
+    asyncio.run(_register_all(f"http://127.0.0.1:{stack.api_port}", run, REGISTERED))
+    for n in REGISTERED:  # known to the customer worker before the load
+        assert _wait_ok(api, f"/customers/{run.customer(n)}"), f"customer {n} never registered"
 
     probe = Consumer({"bootstrap.servers": stack.kafka_bootstrap, "group.id": "crash-probe"})
     starts = partition_ends(probe, VERIFIED_TOPICS)
@@ -357,13 +447,36 @@ def test_invariants_hold_while_workers_are_killed(
     several = {o: t for o, t in terminals.items() if len(t) != 1}
     assert not several, f"orders with several terminal events: {list(several.items())[:5]}"
     outcome = {order_id: next(iter(t))[1] for order_id, t in terminals.items()}
+    flaky = {run.customer(n) for n in FLAKY}
     wrong = [
-        (plans[o].kind, plans[o].cancel_answer, out)
+        (plans[o].kind, plans[o].body["customer_id"], plans[o].cancel_answer, out)
         for o, out in outcome.items()
-        if not allowed(plans[o], out)
+        if not allowed(plans[o], out, flaky)
     ]
     assert not wrong, f"{len(wrong)} unexpected outcomes, e.g. {wrong[:10]}"
-    print(f"outcomes: {dict(Counter(outcome.values()))}")
+    print(f"outcomes: {dict(Counter(outcome.values()))}; customers: {dict(run.customer_ops)}")
+    reserved_orders = {m.data["order_id"] for m in ours if m.type == "StockReserved"}
+    inactive_reserved = [
+        o
+        for o, out in outcome.items()
+        if out.endswith("CUSTOMER_INACTIVE") and o in reserved_orders
+    ]
+    assert not inactive_reserved, f"CUSTOMER_INACTIVE after a reservation: {inactive_reserved[:5]}"
+
+    # every notification to the email of record, or a guest's to the order's own address
+    registered = {run.customer(n) for n in REGISTERED}
+    misdirected = []
+    for m in ours:
+        if m.type != "NotificationSent" or m.key not in plans:
+            continue
+        body = plans[m.key].body
+        customer_id, own = body["customer_id"], body["customer_email"]
+        allowed_to = set(run.emails[customer_id])
+        if customer_id not in registered:
+            allowed_to.add(own)  # a guest, or registered during the load
+        if m.data["recipient"] not in allowed_to:
+            misdirected.append((m.key, customer_id, m.data["template"], m.data["recipient"]))
+    assert not misdirected, f"{len(misdirected)} notices misdirected, e.g. {misdirected[:5]}"
 
     # nothing happened twice
     effects: dict[tuple[str, str, str], set[str]] = defaultdict(set)
