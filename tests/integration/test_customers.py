@@ -113,14 +113,18 @@ def test_the_saga_asks_the_customer_worker_about_every_order(api: httpx.Client, 
     doc = _completed_and_told(api, first)
     assert doc["customer_email"] == f"{customer_id}@example.com"  # as placed
     assert {recipient for _, recipient in _notified(doc)} == {of_record}
-    assert [template for template, _ in _notified(doc)] == [
-        "OrderPlaced",
-        "OrderConfirmed",
-        "FulfillmentScheduled",
-        "OrderShipped",
-        "OrderDelivered",
-        "OrderCompleted",
-    ]
+    # one notice per visible transition (two decided together share a millisecond, and
+    # then the timeline orders them by event id: compared as a set)
+    assert sorted(template for template, _ in _notified(doc)) == sorted(
+        [
+            "OrderPlaced",
+            "OrderConfirmed",
+            "FulfillmentScheduled",
+            "OrderShipped",
+            "OrderDelivered",
+            "OrderCompleted",
+        ]
+    )
 
     # the email changes: the next order's notices go to the new address
     changed = f"changed-{unique}@example.com"
