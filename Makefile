@@ -5,13 +5,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: run up down wipe test bench crash unit integration lint deps tools helm status clean
+.PHONY: run up down wipe test bench crash cluster unit integration lint deps tools helm status clean
+
+# BROKERS=3: Kafka as a cluster of three nodes, three copies of every topic (docs/scaling.md)
+BROKERS_FLAG = $(if $(BROKERS),--brokers $(BROKERS))
 
 run: deps  ## set up and run everything in the foreground (Ctrl-C stops it)
-	$(PY) -m ops.cli up --foreground
+	$(PY) -m ops.cli up --foreground $(BROKERS_FLAG)
 
 up: deps  ## the same, in the background
-	$(PY) -m ops.cli up
+	$(PY) -m ops.cli up $(BROKERS_FLAG)
 
 down:  ## stop OrderFlow's processes and the servers (data is kept)
 	@if [ -x $(PY) ]; then $(PY) -m ops.cli down; else bash infra/stack.sh down; fi
@@ -25,6 +28,10 @@ status:
 
 test: deps lint  ## every test: unit, then integration and end-to-end on the real stack
 	$(PY) -m pytest
+	ORDERFLOW_BROKERS=3 $(PY) -m pytest tests/cluster
+
+cluster: deps  ## the tests on a local Kafka cluster of three nodes (a broker killed under load)
+	ORDERFLOW_BROKERS=3 $(PY) -m pytest -s tests/cluster
 
 bench: deps  ## benchmark: broker baseline, highest sustainable orders/s, latency (BENCHMARKS.md)
 	$(PY) -m ops.cli bench

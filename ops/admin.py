@@ -39,7 +39,11 @@ def fill(producer: Producer, topic: str, payload: bytes, records: int, keys: int
 def create_topics(settings: config.Settings) -> list[str]:
     names = [name for spec in topics.ALL for name in (spec.name, spec.dlq)]
     return kafka.ensure_topics(
-        settings.kafka_bootstrap, settings.partitions, {n: {} for n in names}
+        settings.kafka_bootstrap,
+        settings.partitions,
+        {n: {} for n in names},
+        settings.replication_factor,
+        settings.min_insync_replicas,
     )
 
 

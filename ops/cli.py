@@ -58,6 +58,9 @@ def _seed(_: argparse.Namespace) -> None:
 def _up(args: argparse.Namespace) -> None:
     from ops import services
 
+    if getattr(args, "brokers", None) is not None:
+        # for this process, infra/stack.sh and every process started from here
+        os.environ["ORDERFLOW_BROKERS"] = str(args.brokers)
     settings = config.load()
     started = time.monotonic()
     try:
@@ -244,6 +247,13 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("seed", help="stock the demo catalogue").set_defaults(func=_seed)
     up = sub.add_parser("up", help="start the stack and every process, seed the demo")
     up.add_argument("--foreground", action="store_true", help="stay attached until Ctrl-C")
+    up.add_argument(
+        "--brokers",
+        type=int,
+        choices=(1, 3),
+        help="Kafka nodes: 1 (default; ORDERFLOW_BROKERS) or a cluster of 3, with three "
+        "copies of every topic, two in sync",
+    )
     up.set_defaults(func=_up)
     down = sub.add_parser("down", help="stop the processes and the stack")
     down.add_argument("--services-only", action="store_true")

@@ -25,10 +25,23 @@ def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+def local_bootstrap(brokers: int) -> str:
+    """The local stack's Kafka addresses (infra/stack.sh): one broker on 9092, or a cluster of
+    three on 9092, 9094 and 9096."""
+    return ",".join(f"127.0.0.1:{9092 + 2 * node}" for node in range(brokers))
+
+
+def _brokers() -> int:
+    return _env_int("ORDERFLOW_BROKERS", 1)
+
+
 @dataclass(frozen=True)
 class Settings:
+    # The local stack's Kafka: one broker, or a cluster of three (`orderflow up --brokers 3`),
+    # which also makes three copies of every topic the default, two of them in sync.
+    brokers: int = field(default_factory=_brokers)
     kafka_bootstrap: str = field(
-        default_factory=lambda: _env("ORDERFLOW_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+        default_factory=lambda: _env("ORDERFLOW_KAFKA_BOOTSTRAP", local_bootstrap(_brokers()))
     )
     registry_url: str = field(
         default_factory=lambda: _env(
@@ -41,6 +54,22 @@ class Settings:
     # Every order-keyed topic has this many partitions, so the saga table is co-partitioned
     # with each topic the order agent reads.
     partitions: int = field(default_factory=lambda: _env_int("ORDERFLOW_PARTITIONS", 6))
+    # Copies of every topic the project creates (its own, the changelogs), and how many must
+    # have a write before it counts (acks=all): 1 and 1 on the single local broker; 3 and 2 on
+    # a cluster (`orderflow up --brokers 3`, docs/scaling.md).
+    replication_factor: int = field(
+        default_factory=lambda: _env_int("ORDERFLOW_REPLICATION_FACTOR", min(_brokers(), 3))
+    )
+    min_insync_replicas: int = field(
+        default_factory=lambda: _env_int(
+            "ORDERFLOW_MIN_INSYNC_REPLICAS", 2 if _brokers() > 1 else 1
+        )
+    )
+    # Faust standby replicas: each table kept warm on this many other workers of its role,
+    # which take over a dead owner's partitions without replaying the changelog.
+    table_standby_replicas: int = field(
+        default_factory=lambda: _env_int("ORDERFLOW_TABLE_STANDBY_REPLICAS", 0)
+    )
     app_id: str = field(default_factory=lambda: _env("ORDERFLOW_APP_ID", "orderflow"))
     # The role a worker process runs (orderflow/roles.py); set by `orderflow worker ROLE`.
     role: str = field(default_factory=lambda: _env("ORDERFLOW_ROLE", ""))
@@ -76,9 +105,19 @@ class Settings:
     produce_timeout_s: float = field(
         default_factory=lambda: _env_float("ORDERFLOW_PRODUCE_TIMEOUT_S", 5.0)
     )
+    # Tables (RocksDB) and the API's idempotency keys: their Kafka's, so the local cluster
+    # keeps its own beside the single broker's (each table's offsets are those of its changelog).
     state_dir: Path = field(
         default_factory=lambda: Path(
-            _env("ORDERFLOW_STATE_DIR", str(REPO_ROOT / ".stack" / "data" / "orderflow"))
+            _env(
+                "ORDERFLOW_STATE_DIR",
+                str(
+                    REPO_ROOT
+                    / ".stack"
+                    / "data"
+                    / ("orderflow" if _brokers() == 1 else "orderflow-cluster")
+                ),
+            )
         )
     )
     # The simulated carrier: time from scheduled to shipped, and shipped to delivered.

@@ -55,9 +55,14 @@ def eventually(what: str, call: Callable[[], T], timeout_s: float = 120.0) -> T:
 
 
 def ensure_topics(
-    bootstrap: str, partitions: int, wanted: Mapping[str, Mapping[str, str]]
+    bootstrap: str,
+    partitions: int,
+    wanted: Mapping[str, Mapping[str, str]],
+    replication_factor: int = 1,
+    min_insync_replicas: int = 1,
 ) -> list[str]:
-    """Create the topics of `wanted` (name -> topic config) that do not exist yet; returns
+    """Create the topics of `wanted` (name -> topic config) that do not exist yet, each with
+    `replication_factor` copies of which `min_insync_replicas` must have a write; returns
     their names. Waits for a broker that is not up yet."""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(eventually("list topics", lambda: admin.list_topics(timeout=5).topics))
@@ -68,8 +73,11 @@ def ensure_topics(
                 NewTopic(
                     name,
                     num_partitions=partitions,
-                    replication_factor=1,
-                    config=dict(wanted[name]),
+                    replication_factor=replication_factor,
+                    config={
+                        "min.insync.replicas": str(min_insync_replicas),
+                        **wanted[name],
+                    },
                 )
                 for name in missing
             ]

@@ -75,7 +75,13 @@ class Worker:
                 config_["retention.ms"] = str(int(want_seconds(changelog.retention) * 1000))
             wanted[changelog.get_topic_name()] = config_
         settings = self.settings
-        return kafka.ensure_topics(settings.kafka_bootstrap, settings.partitions, wanted)
+        return kafka.ensure_topics(
+            settings.kafka_bootstrap,
+            settings.partitions,
+            wanted,
+            settings.replication_factor,
+            settings.min_insync_replicas,
+        )
 
     def consumer_lag(self) -> Iterator[metrics.LagReading]:
         """Per assigned partition of the agents' topics: its highwater minus the ledger's
@@ -108,8 +114,8 @@ def build(settings: config.Settings) -> Worker:
         store="rocksdb://",  # Faust's RocksDB store; its driver is rocksdict (Worker.table)
         datadir=str(settings.state_dir / "workers" / instance),
         topic_partitions=settings.partitions,
-        topic_replication_factor=1,
-        table_standby_replicas=0,
+        topic_replication_factor=settings.replication_factor,
+        table_standby_replicas=settings.table_standby_replicas,
         consumer_auto_offset_reset="earliest",
         # A killed worker's partitions come back after this, not after Faust's default minute.
         broker_session_timeout=10.0,

@@ -21,6 +21,10 @@ from ops import admin, services
 from orderflow import config
 
 SERVER_PORTS = {"kafka": 9092, "registry": 8081, "elasticsearch": 9200}
+# The cluster's other two nodes (ORDERFLOW_BROKERS=3, infra/stack.sh).
+CLUSTER_PORTS = {"kafka-2": 9094, "kafka-3": 9096}
+# tests/cluster needs the local Kafka cluster: its own session, `make cluster` (ORDERFLOW_BROKERS=3)
+collect_ignore = [] if config.load().brokers == 3 else ["cluster"]
 # The simulated carrier and gateway retries, near zero for tests; shipping waits long enough
 # for a test to cancel a confirmed order before it leaves the warehouse.
 FAST = {
@@ -48,7 +52,10 @@ def _unavailable(reason: str) -> None:
 @pytest.fixture(scope="session")
 def stack() -> Iterator[config.Settings]:
     settings = config.load()
-    servers_were_up = all(_listening(port) for port in SERVER_PORTS.values())
+    ports = {**SERVER_PORTS, **(CLUSTER_PORTS if settings.brokers == 3 else {})}
+    servers_were_up = all(_listening(port) for port in ports.values())
+    if settings.brokers == 3 and _listening(9092) and not _listening(9094):
+        _unavailable("a single-broker stack is running; `make down` before the cluster's tests")
     started: list[str] = []
     try:
         if not servers_were_up:
