@@ -34,6 +34,20 @@ def _placed(cmd):
     return state, placed, reserve
 
 
+def _out_of_stock(reserve):
+    """The inventory's answer to a line's ReserveStock: none left."""
+    return reply(
+        reserve,
+        "StockRejected",
+        topics.INVENTORY_EVENTS.name,
+        order_id=reserve.data["order_id"],
+        sku=reserve.data["sku"],
+        quantity=reserve.data["quantity"],
+        reason="OUT_OF_STOCK",
+        available=0,
+    )
+
+
 def _lifecycle():
     cmd = place_order(lines={"A": 1})
     state, placed, reserve = _placed(cmd)
@@ -104,16 +118,7 @@ def test_any_order_and_any_repetition_give_the_same_document():
 def test_cancel_overrides_progress_and_names_the_reason():
     cmd = place_order(lines={"A": 1})
     state, placed, reserve = _placed(cmd)
-    rejected = reply(
-        reserve,
-        "StockRejected",
-        topics.INVENTORY_EVENTS.name,
-        order_id=cmd.key,
-        sku="A",
-        quantity=1,
-        reason="OUT_OF_STOCK",
-        available=0,
-    )
+    rejected = _out_of_stock(reserve)
     _, (cancelled,) = _saga(state, rejected, NOW + 1)
     doc = project(cmd.key, None, [cancelled, rejected, placed])
     assert doc["status"] == "CANCELLED" and doc["cancel_reason"] == "OUT_OF_STOCK"
@@ -145,16 +150,7 @@ def test_within_one_millisecond_a_notification_follows_the_transition_it_announc
     while True:  # an order whose notice's event id sorts first: the id cannot decide
         cmd = place_order(lines={"A": 1})
         state, _, reserve = _placed(cmd)
-        rejected = reply(
-            reserve,
-            "StockRejected",
-            topics.INVENTORY_EVENTS.name,
-            order_id=cmd.key,
-            sku="A",
-            quantity=1,
-            reason="OUT_OF_STOCK",
-            available=0,
-        )
+        rejected = _out_of_stock(reserve)
         # OrderCancelled and its notice, one clock reading
         _, outputs = order.decide(state, rejected, NOW + 1)
         cancelled = next(m for m in outputs if m.type == "OrderCancelled")
