@@ -26,9 +26,32 @@ WORKERS = tuple(f"worker-{role}" for role in roles.NAMES)
 NAMES = (*WORKERS, "indexer", "api")
 
 
+# A role's further instances are `worker-<role>-<n>` (n = 2, 3, ...): each its own web port,
+# this many above the role's, and so its own RocksDB directory (streams/app.py).
+INSTANCE_PORT_STEP = 100
+
+
+def instance_name(role: str, n: int) -> str:
+    """The process name of instance n (1: the one `make up` starts) of a worker role."""
+    return f"worker-{role}" if n == 1 else f"worker-{role}-{n}"
+
+
+def _instance(name: str) -> tuple[str, int]:
+    """A worker process name's role and instance number."""
+    _, role, *n = name.split("-")
+    return role, int(n[0]) if n else 1
+
+
 def command_of(name: str) -> list[str]:
-    """`worker-inventory` runs `orderflow worker inventory`; the others are their own name."""
-    return name.split("-", 1) if name.startswith("worker-") else [name]
+    """`worker-inventory` (and `worker-inventory-2`, ...) run `orderflow worker inventory`;
+    the others are their own name."""
+    return ["worker", _instance(name)[0]] if name.startswith("worker-") else [name]
+
+
+def _worker_port(name: str, settings: config.Settings) -> int | None:
+    """An extra instance's web port; None for a role's first instance (its usual port)."""
+    role, n = _instance(name)
+    return None if n == 1 else settings.worker_port(role) + INSTANCE_PORT_STEP * (n - 1)
 
 
 def stack(action: str, *servers: str) -> None:
@@ -71,6 +94,9 @@ def start(name: str, env: dict[str, str] | None = None) -> int:
         return running
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
+    env = dict(env or {})
+    if name.startswith("worker-") and (port := _worker_port(name, config.load())) is not None:
+        env["ORDERFLOW_WORKER_WEB_PORT"] = str(port)
     with log_of(name).open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "ops.cli", *command_of(name)],
@@ -78,7 +104,7 @@ def start(name: str, env: dict[str, str] | None = None) -> int:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=REPO_ROOT,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **env},
             start_new_session=True,
         )
     _pidfile(name).write_text(str(process.pid))
@@ -109,7 +135,9 @@ def kill(name: str) -> None:
 
 
 def _ready(name: str, settings: config.Settings) -> bool:
-    if name.startswith("worker-"):
+    if name.startswith("worker-") and (port := _worker_port(name, settings)) is not None:
+        url = f"http://{settings.worker_web_host}:{port}/readyz/"
+    elif name.startswith("worker-"):
         url = f"{settings.worker_url(command_of(name)[1])}/readyz/"
     elif name == "api":
         url = f"http://{settings.api_host}:{settings.api_port}/healthz"
@@ -121,9 +149,11 @@ def _ready(name: str, settings: config.Settings) -> bool:
         return False
 
 
-def wait_ready(settings: config.Settings, timeout_s: float = 120.0) -> None:
+def wait_ready(
+    settings: config.Settings, timeout_s: float = 120.0, names: tuple[str, ...] = NAMES
+) -> None:
     deadline = time.monotonic() + timeout_s
-    for name in NAMES:
+    for name in names:
         while not _ready(name, settings):
             if pid_of(name) is None or time.monotonic() > deadline:
                 tail = log_of(name).read_text(errors="replace").splitlines()[-30:]
@@ -191,7 +221,8 @@ def up(settings: config.Settings) -> None:
 
 def down() -> None:
     stop("api")  # no new orders first, then everything else together
-    stop(*NAMES)
+    extra = tuple(p.stem for p in RUN_DIR.glob("worker-*-*.pid"))  # further instances
+    stop(*NAMES, *extra)
 
 
 def banner(settings: config.Settings) -> str:
