@@ -44,6 +44,16 @@ from streams.outbox import Outgoing, RecentlySent, Stored, stored_value
 log = logging.getLogger("orderflow.streams")
 
 Decision = tuple[Any, list[Message]]
+
+
+class Stopping(Exception):
+    """The worker is stopping, so its tables may be closed already: a closed store reads as
+    empty, and a record decided against it would be decided against no state (a rolling
+    restart's SIGTERM lost a ShipStock that way: decided as for an unknown SKU, nothing
+    shipped, the offset committed). So nothing more is decided; the record is not finished,
+    and the partition's next owner reads it again."""
+
+
 Decide = Callable[[Any, Message, int], Decision | Awaitable[Decision]]
 Committed = Callable[[Message, Any, Any], None]
 
@@ -70,6 +80,13 @@ class Shell:
         self._sent = RecentlySent()
         # per table: its agent's participant and lanes (decide_here joins those lanes)
         self._lanes: dict[int, tuple[_Participant, KeyedLanes]] = {}
+
+    def ensure_running(self) -> None:
+        """Raise Stopping once the app began to stop. Faust stops the app before its tables
+        (and the tables before the agents), so a table read made with no `await` between this
+        check and the read is a read of an open table."""
+        if self.app.should_stop:
+            raise Stopping(f"{self.consumer} is stopping")
 
     def _left(self, stored: Stored) -> bool:
         """Whether a stored outbox is known to have been acknowledged by Kafka."""
@@ -185,6 +202,8 @@ class Shell:
             try:
                 await self._handle(participant, message, event)
                 self._finished(meter, event, taken)
+            except Stopping:
+                pass  # not finished: the partition's next owner reads it again
             except Exception:
                 # not finished: the ledger holds the commit and the partition is read again
                 log.exception("record %s[%s]@%s failed", *_where(event))
@@ -285,6 +304,10 @@ class Shell:
             try:
                 if taken:
                     await handle([a.event for a in taken])
+            except Stopping:
+                log.info("stopping: %d records left for the partitions' next owner", len(taken))
+                if order is not None:
+                    order.failed([a.event for a in taken])
             except Exception:
                 # not finished: the ledger holds the commit and the partition is read again
                 log.exception(
@@ -318,6 +341,7 @@ class Shell:
             cause = message.envelope.event_id
             decided = keys.get(key)
             if decided is None:
+                self.ensure_running()  # no await between this and the read
                 stored = Stored.from_table(stored_value(p.table, key))
                 if stored.cause == cause:  # handled before; its outputs may not have left
                     await self.send_left_over(stored)
@@ -363,6 +387,7 @@ class Shell:
         decision the worker takes itself (a timer's). Returns the new state (None: nothing
         stored)."""
         key = p.key_of(message)
+        self.ensure_running()  # no await between this and the read
         stored = Stored.from_table(stored_value(p.table, key))
         cause = message.envelope.event_id
         if stored.cause == cause:  # handled before; its outputs may not have left
@@ -450,11 +475,14 @@ class Shell:
             try:
                 with self._as_if_read(message):
                     new_state = await self._handle(participant, message, None)
+                    self.ensure_running()  # the state below is stored in an open table
                     if new_state is not None and settled(new_state):
                         key = participant.key_of(message)
                         stored = Stored(participant.dump(new_state), message.envelope.event_id)
                         async with changelog.acknowledged():
                             table[key] = stored.to_json()
+            except Stopping:
+                pass  # the clock decides it again after the restart
             except Exception:
                 log.exception("%s for %s failed", message.type, message.key)
 
@@ -484,7 +512,10 @@ class Shell:
 
         async def work() -> None:
             try:
+                self.ensure_running()
                 await self.send_left_over(Stored.from_table(stored_value(table, key)))
+            except Stopping:
+                pass
             except Exception:
                 log.exception("re-sending the outbox of %r failed", key)
 

@@ -53,6 +53,7 @@ def install(worker: Worker) -> None:
                 message = await shell.decode(event)
                 if message is None or not analytics.contributions(message):
                     continue
+                shell.ensure_running()  # no await between this and the tables' reads
                 with reading(event):  # the record's minute and partition (tables read both)
                     earlier = noted.get(message.key)
                     seen = earlier[0] if earlier else counted.get(message.key) or []

@@ -74,7 +74,7 @@ def _shell(kafka: Kafka, committed: int = 0) -> Shell:
     codec = SimpleNamespace(
         decode=lambda _topic, _key, value: value, encode=lambda m: m.type.encode()
     )
-    app = SimpleNamespace(topic=kafka.topic)
+    app = SimpleNamespace(topic=kafka.topic, should_stop=False)
     shell = Shell(app, codec, "orderflow-test", Ledger(), partitions=6)  # type: ignore[arg-type]
     shell.ledger.start(TP0, committed)
     return shell
@@ -298,3 +298,17 @@ def test_a_batch_stores_each_key_once_with_all_its_outputs_before_any_leaves(loo
         assert [out.value for out in stored.outbox] == [b"ReserveStock", b"AuthorizePayment"]
     else:
         assert table.writes == {"o-1": 2, "o-2": 1}
+
+
+def test_a_stopping_worker_decides_nothing_more_and_finishes_nothing(loop: str) -> None:
+    """Faust closes a stopping worker's tables before its agents, and a closed store reads as
+    empty: a record decided then would be decided against no state (a rolling restart lost a
+    ShipStock that way). Once the app stops, nothing is read, decided, stored or sent, and no
+    record is finished: the partition's next owner reads them again."""
+    kafka = Kafka({})
+    shell = _shell(kafka)
+    shell.app.should_stop = True  # type: ignore[misc]
+    calls: list[str] = []
+    asyncio.run(_agent(shell, kafka, [PLACED, RESERVED], _decide(calls)))
+    assert calls == [] and kafka.sent == [] and kafka.table == {}
+    assert shell.ledger.frontier.get(TP0, 0) == 0  # nothing finished: read again

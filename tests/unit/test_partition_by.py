@@ -97,7 +97,9 @@ def test_one_customer_s_commands_are_handled_one_at_a_time_others_side_by_side()
             )
 
     codec = SimpleNamespace(decode=lambda _t, _k, value: value)
-    shell = Shell(SimpleNamespace(), codec, "t", Ledger(), partitions=6, side_by_side=8)  # type: ignore[arg-type]
+    shell = Shell(
+        SimpleNamespace(should_stop=False), codec, "t", Ledger(), partitions=6, side_by_side=8
+    )  # type: ignore[arg-type]
     shell.ledger.start(TP(topics.PAYMENTS_COMMANDS.name, 0), 0)
     table: dict[str, Any] = {}
     stream = SimpleNamespace(prefix="streams.agents.payment.payment_agent", events=events)
