@@ -50,6 +50,28 @@ def reply(cause: Message, event_type: str, topic: str, **data: Any) -> Message:
     return cause.caused(event_type, topic, key, data, "test", NOW)
 
 
+def customer_checked(
+    check: Message,
+    registered: bool = False,
+    active: bool = True,
+    email: str | None = None,
+    email_as_of: int | None = None,
+) -> Message:
+    """The customer worker's answer to the saga's CheckCustomer (a guest checkout by
+    default)."""
+    return reply(
+        check,
+        "CustomerChecked",
+        topics.CUSTOMERS_CHECKS.name,
+        order_id=check.data["order_id"],
+        customer_id=check.data["customer_id"],
+        registered=registered,
+        active=active,
+        email=email,
+        email_as_of=email_as_of,
+    )
+
+
 def types(messages: list[Message]) -> list[str]:
     return [m.type for m in messages]
 

@@ -8,7 +8,6 @@ figures). `make cluster` runs it, and `make test` in a session of its own after 
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections import Counter
 
@@ -19,7 +18,7 @@ from confluent_kafka.admin import AdminClient
 from ops import services
 from orderflow import config
 from schemas import topics
-from tests.cluster.under_load import Run, offer, verify
+from tests.cluster.under_load import Run, offer_while, verify
 
 pytestmark = [pytest.mark.stack, pytest.mark.cluster]
 
@@ -59,10 +58,5 @@ def test_a_broker_killed_under_load_loses_no_accepted_order(
     run = Run.prepare(stack, api, unique)
     victim = _node_name(_busiest_leader(stack))
     chaos_log: list[str] = []
-    chaos = threading.Thread(target=_kill_and_revive, args=(victim, chaos_log))
-    chaos.start()
-    try:
-        answers = offer(stack, run, ORDERS, RATE)
-    finally:
-        chaos.join()
+    answers = offer_while(stack, run, ORDERS, RATE, lambda: _kill_and_revive(victim, chaos_log))
     verify(stack, api, run, answers, ORDERS, f"broker kill ({victim}, {chaos_log})")

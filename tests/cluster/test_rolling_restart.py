@@ -7,7 +7,6 @@ figures)."""
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 import httpx
@@ -15,7 +14,7 @@ import pytest
 
 from ops import services
 from orderflow import config
-from tests.cluster.under_load import Run, offer, verify
+from tests.cluster.under_load import Run, offer_while, verify
 from tests.conftest import FAST
 
 pytestmark = [pytest.mark.stack, pytest.mark.cluster]
@@ -40,11 +39,6 @@ def test_a_rolling_restart_of_every_worker_under_load_is_invisible(
 ):
     run = Run.prepare(stack, api, unique)
     rolled: list[str] = []
-    roller = threading.Thread(target=_roll, args=(stack, rolled))
-    roller.start()
-    try:
-        answers = offer(stack, run, ORDERS, RATE)
-    finally:
-        roller.join()
+    answers = offer_while(stack, run, ORDERS, RATE, lambda: _roll(stack, rolled))
     assert len(rolled) == len(services.WORKERS), f"the roll did not finish: {rolled}"
     verify(stack, api, run, answers, ORDERS, f"rolling restart ({', '.join(rolled)})")

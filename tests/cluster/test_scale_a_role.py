@@ -8,7 +8,6 @@ at a steady pace. Nothing may be lost or doubled, every order COMPLETED once, st
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 import httpx
@@ -16,7 +15,7 @@ import pytest
 
 from ops import services
 from orderflow import config
-from tests.cluster.under_load import Run, offer, verify
+from tests.cluster.under_load import Run, offer_while, verify
 from tests.conftest import FAST
 
 pytestmark = [pytest.mark.stack, pytest.mark.cluster]
@@ -47,12 +46,9 @@ def test_a_role_scaled_from_one_to_three_instances_and_back_under_load(
 ):
     run = Run.prepare(stack, api, unique)
     steps: list[str] = []
-    scaler = threading.Thread(target=_scale, args=(stack, steps))
-    scaler.start()
     try:
-        answers = offer(stack, run, ORDERS, RATE)
+        answers = offer_while(stack, run, ORDERS, RATE, lambda: _scale(stack, steps))
     finally:
-        scaler.join()
         services.stop(*(services.instance_name(ROLE, n) for n in (2, 3)))
     assert len(steps) == 4, f"the scaling did not finish: {steps}"
     verify(stack, api, run, answers, ORDERS, f"scale {ROLE} 1 -> 3 -> 1 ({', '.join(steps)})")

@@ -6,6 +6,7 @@ a 503 says "not known to be written", and the record may still land."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -53,6 +54,19 @@ class Run:
         starts = partition_ends(probe, CHECKED)
         probe.close()
         return cls(tag, skus, starts)
+
+
+def offer_while(
+    stack: config.Settings, run: Run, orders: int, rate: float, happening: Callable[[], None]
+) -> list[Answer]:
+    """`offer`, with `happening` (what the test does to the system) running beside it in a
+    thread; returns once both are over."""
+    beside = threading.Thread(target=happening)
+    beside.start()
+    try:
+        return offer(stack, run, orders, rate)
+    finally:
+        beside.join()
 
 
 def offer(stack: config.Settings, run: Run, orders: int, rate: float) -> list[Answer]:

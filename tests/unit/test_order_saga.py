@@ -9,7 +9,7 @@ from schemas import topics
 from schemas.codec import Codec
 from schemas.events import Message, command
 from streams.domain import inventory, order
-from tests.factories import NOW, MemoryRegistry, place_order, reply, types
+from tests.factories import NOW, MemoryRegistry, customer_checked, place_order, reply, types
 
 CODEC = Codec(MemoryRegistry())  # type: ignore[arg-type]
 
@@ -32,32 +32,11 @@ def _run(state: order.OrderState | None, msg: Message):
     return new_state, [m for m in outputs if m.type != "NotificationSent"]
 
 
-def _checked(
-    check: Message,
-    registered: bool = False,
-    active: bool = True,
-    email: str | None = None,
-    email_as_of: int | None = None,
-) -> Message:
-    """The customer worker's answer to CheckCustomer (a guest checkout by default)."""
-    return reply(
-        check,
-        "CustomerChecked",
-        topics.CUSTOMERS_CHECKS.name,
-        order_id=check.data["order_id"],
-        customer_id=check.data["customer_id"],
-        registered=registered,
-        active=active,
-        email=email,
-        email_as_of=email_as_of,
-    )
-
-
 def _placed(msg: Message, **answer) -> tuple[order.OrderState, list[Message]]:
     """PlaceOrder, then the customer worker's answer (a guest by default): the state and the
     order's announcement followed by what the answer sent (the reservations, in line order)."""
     state, out = _run(None, msg)
-    state, after = _run(state, _checked(out[1], **answer))
+    state, after = _run(state, customer_checked(out[1], **answer))
     return state, [out[0], *after]
 
 
@@ -113,7 +92,7 @@ def test_the_answer_reserves_each_line_by_sku():
 
 def test_a_deactivated_customers_order_is_cancelled_before_anything_is_reserved():
     state, out = _run(None, place_order(lines={"A": 1, "B": 3}))
-    answer = _checked(out[1], registered=True, active=False, email="a@x.org", email_as_of=5)
+    answer = customer_checked(out[1], registered=True, active=False, email="a@x.org", email_as_of=5)
     state, after = _decide(state, answer)
     assert state.status == "CANCELLED" and state.cancel_reason == "CUSTOMER_INACTIVE"
     assert state.reserved == () and state.stage == order.ENDED
@@ -129,21 +108,23 @@ def test_a_deactivated_customers_order_is_cancelled_before_anything_is_reserved(
 
 def test_a_guest_checkout_goes_on_with_the_orders_own_address():
     state, out = _run(None, place_order(lines={"A": 1}))
-    state, after = _decide(state, _checked(out[1]))
+    state, after = _decide(state, customer_checked(out[1]))
     assert state.stage == order.RESERVING and not state.customer_registered
     notices = [
         (m.data["template"], m.data["recipient"]) for m in after if m.type == "NotificationSent"
     ]
     assert notices == [("OrderPlaced", "alice@example.com")]
     # an answer for the same customer_id registered later does not move a guest's address
-    later = _checked(out[1], registered=True, email="new@x.org", email_as_of=9)
+    later = customer_checked(out[1], registered=True, email="new@x.org", email_as_of=9)
     assert _decide(state, later) == (state, [])
 
 
 def test_a_registered_customers_notifications_follow_the_newest_email_of_record():
     state, out = _run(None, place_order(lines={"A": 1}))
     check = out[1]
-    state, after = _decide(state, _checked(check, registered=True, email="a@x.org", email_as_of=5))
+    state, after = _decide(
+        state, customer_checked(check, registered=True, email="a@x.org", email_as_of=5)
+    )
     assert [m.data["recipient"] for m in after if m.type == "NotificationSent"] == ["a@x.org"]
     changed = reply(
         check,
@@ -159,7 +140,9 @@ def test_a_registered_customers_notifications_follow_the_newest_email_of_record(
     state, nothing = _decide(state, changed)
     assert nothing == [] and state.recipient == "b@x.org" and state.stage == order.RESERVING
     # an older answer arriving late does not undo it
-    state, _ = _decide(state, _checked(check, registered=True, email="old@x.org", email_as_of=6))
+    state, _ = _decide(
+        state, customer_checked(check, registered=True, email="old@x.org", email_as_of=6)
+    )
     assert state.recipient == "b@x.org"
     for cmd in [m for m in after if m.type == "ReserveStock"]:
         state, outputs = _decide(state, _reserved(cmd))
@@ -177,7 +160,7 @@ def test_a_cancel_while_checking_waits_for_the_answer_which_says_who_to_tell():
     assert state.cancel_pending == (cancel.envelope.event_id,)
     assert _decide(state, cancel) == (state, [])  # redelivered: once
     # the answer: a registered customer, even a deactivated one; the customer's cancel ends it
-    answer = _checked(out[1], registered=True, active=False, email="a@x.org", email_as_of=5)
+    answer = customer_checked(out[1], registered=True, active=False, email="a@x.org", email_as_of=5)
     state, after = _decide(state, answer)
     assert state.cancel_reason == "CUSTOMER_REQUEST" and state.reserved == ()
     assert state.cancelled_by == (cancel.envelope.event_id,) and state.cancel_pending == ()
@@ -480,7 +463,7 @@ def test_notifications_go_to_the_order_address_caused_by_the_transition():
     msg = place_order(lines={"A": 1})
     state, placed = _decide(None, msg)
     assert "NotificationSent" not in types(placed)  # not before the check said to whom
-    answer = _checked(placed[1])
+    answer = customer_checked(placed[1])
     state, outputs = _decide(state, answer)
     notice = outputs[-1]
     assert notice.type == "NotificationSent" and notice.topic == topics.NOTIFICATIONS_EVENTS.name

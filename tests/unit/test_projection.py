@@ -8,7 +8,7 @@ from decimal import Decimal
 from indexer.projection import cents, event_document, project
 from schemas import topics
 from streams.domain import order
-from tests.factories import NOW, place_order, reply
+from tests.factories import NOW, customer_checked, place_order, reply
 
 
 def _saga(state, msg, now):
@@ -21,16 +21,7 @@ def _placed(cmd):
     """PlaceOrder and the customer worker's answer (a guest): the saga's state, OrderPlaced,
     and the line's ReserveStock."""
     state, (placed, check) = _saga(None, cmd, NOW)
-    guest = reply(
-        check,
-        "CustomerChecked",
-        topics.CUSTOMERS_CHECKS.name,
-        order_id=cmd.key,
-        customer_id="alice",
-        registered=False,
-        active=True,
-    )
-    state, (reserve,) = _saga(state, guest, NOW)
+    state, (reserve,) = _saga(state, customer_checked(check), NOW)
     return state, placed, reserve
 
 
