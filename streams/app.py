@@ -11,8 +11,9 @@ changelog topics.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from functools import wraps
 from typing import Any
 
 import faust
@@ -56,6 +57,34 @@ class Worker:
             help=help_,
         )
 
+    def owner_page(
+        self,
+        path: str,
+        table: faust.types.TableT,
+        match_info: str | None = None,
+        query_param: str | None = None,
+    ) -> Callable[[Page], Any]:
+        """A page read from `table`, served by the instance that owns the key: any instance
+        forwards the request there (Faust's table_route, the key from the path's
+        `match_info` or the query's `query_param`). The owner answers 503 while it cannot read
+        its table right (`tables_unreadable`), never a wrong 404 or an old value. The page's
+        body must read the table before its first `await`, so the check still holds."""
+
+        def install(page: Page) -> Any:
+            @wraps(page)
+            async def guarded(web: View, request: Request, *args: Any, **kwargs: Any) -> Response:
+                why = tables_unreadable(self.app)
+                if why is not None:
+                    return web.json({"detail": f"{self.settings.role} worker: {why}"}, status=503)
+                return await page(web, request, *args, **kwargs)
+
+            routed = self.app.table_route(
+                table=table, match_info=match_info, query_param=query_param
+            )
+            return self.app.page(path)(routed(guarded))
+
+        return install
+
     def declare_own_topics(self) -> list[str]:
         """Create the role's changelog topics before the worker starts.
         Faust would create them itself, but after its consumer took a metadata snapshot; a
@@ -96,6 +125,26 @@ class Worker:
             lag = offsets.LEDGER.lag(tp, highwater)
             if lag is not None:
                 yield tp.topic, tp.partition, lag
+
+
+Page = Callable[..., Awaitable[Response]]
+
+
+def tables_unreadable(app: faust.App) -> str | None:
+    """Why this instance's tables cannot be read right now, or None when they can:
+    - partitions are being reassigned (a rebalance: who owns what is in flux);
+    - a table is still being recovered from its changelog: a partition just taken over has
+      only what its standby replica held (nothing, without one) until the changelog is
+      replayed, so a key would read as unknown or old;
+    - the worker is stopping: Faust closes the tables before the agents, and a closed store
+      reads as empty (streams/runtime.py, Stopping)."""
+    if app.should_stop:
+        return "stopping"
+    if app.rebalancing:
+        return "partitions are being reassigned"
+    if not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]  # TableManager
+        return "tables are being recovered from their changelogs"
+    return None
 
 
 def build(settings: config.Settings) -> Worker:
@@ -158,8 +207,7 @@ def _pages(worker: Worker) -> None:
     async def readiness(web: View, request: Request) -> Response:
         """Ready once partitions are assigned, every table is recovered from its changelog,
         and Kafka and the schema registry answer (checked concurrently, a second at most)."""
-        recovery = app.tables.recovery  # type: ignore[attr-defined]  # on TableManager
-        recovered = recovery.completed.is_set() and not app.rebalancing
+        recovered = tables_unreadable(app) is None
         dependencies = await health.states(health.checks(settings, "kafka", "schema_registry"))
         ready = recovered and health.ready(dependencies)
         return web.json(

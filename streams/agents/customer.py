@@ -29,8 +29,7 @@ def install(worker: Worker) -> None:
             customer.CustomerState.to_json,
         )
 
-    @app.page("/customers/")
-    @app.table_route(table=customers, query_param="customer_id")
+    @worker.owner_page("/customers/", customers, query_param="customer_id")
     async def customer_view(web: View, request: Request) -> Response:
         """GET /customers/{id} is served from the table, by the worker that owns the id (in
         the query: a customer_id may be '..', which a path would not carry)."""

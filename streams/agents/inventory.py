@@ -25,8 +25,7 @@ def install(worker: Worker) -> None:
             inventory.StockItem.to_json,
         )
 
-    @app.page("/inventory/{sku}/")
-    @app.table_route(table=stock_table, match_info="sku")
+    @worker.owner_page("/inventory/{sku}/", stock_table, match_info="sku")
     async def inventory_view(web: View, request: Request, sku: str) -> Response:
         """GET /inventory/{sku} is served from the table, by the worker that owns the SKU;
         `?adjustment=<event_id>` adds what became of that AdjustStock

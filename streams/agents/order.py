@@ -22,8 +22,7 @@ def install(worker: Worker) -> None:
             stream, orders_table, order.decide, order.OrderState.from_json, order.OrderState.to_json
         )
 
-    @app.page("/orders/{order_id}/")
-    @app.table_route(table=orders_table, match_info="order_id")
+    @worker.owner_page("/orders/{order_id}/", orders_table, match_info="order_id")
     async def order_view(web: View, request: Request, order_id: str) -> Response:
         """The saga's state of an order (status, stage, cancel refusals), served from the
         table by the worker that owns the order (order.order_page)."""

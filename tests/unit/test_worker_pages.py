@@ -1,7 +1,8 @@
 """The pages the API asks workers for, through Faust's web view as a request reaches them:
 the inventory worker's `/inventory/{sku}/` (with `?adjustment=<event_id>`) and the order
 worker's `/orders/{order_id}/`. No broker: the request is served as on the worker that owns
-the key (Faust's router says "same node") and the table read is a dict of stored values."""
+the key (Faust's router says "same node") and the table read is a dict of stored values. The
+owner answers 503 while its tables cannot be read right (streams/app.py, owner_page)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,9 @@ def get(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """GET a path on a role's worker whose table holds `stored` (key -> state JSON): the
     status and the JSON body."""
 
-    def _get(role: str, path: str, key: str, stored: dict[str, Any]) -> tuple[int, Any]:
+    def _get(
+        role: str, path: str, key: str, stored: dict[str, Any], state: str = "ready"
+    ) -> tuple[int, Any]:
         settings = dataclasses.replace(config.load(), role=role, state_dir=tmp_path)
         worker = build(settings)
         module = importlib.import_module(f"streams.agents.{role}")
@@ -46,6 +49,12 @@ def get(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setattr(worker.app.router, "route_req", same_node)
         values = {k: Stored(state).to_json() for k, state in stored.items()}
         monkeypatch.setattr(module, "stored_value", lambda _table, k: values.get(k))
+        app: Any = worker.app
+        if state != "recovering":  # a started worker's tables were recovered once
+            app.tables.recovery.completed.set()
+        app.rebalancing = state == "rebalancing"
+        if state == "stopping":
+            app._stopped.set()
         view = worker.app.web.views[route]  # type: ignore[attr-defined]
         request = make_mocked_request("GET", path, match_info={match: key})
         response = asyncio.run(view.dispatch(request))
@@ -116,3 +125,23 @@ def test_the_order_page_shows_the_sagas_view(get: Any):
     }
     status, body = get("order", "/orders/o-2/", "o-2", stored)
     assert status == 404 and body == {"detail": "unknown order 'o-2'"}
+
+
+@pytest.mark.parametrize(
+    ("state", "why"),
+    [
+        ("recovering", "tables are being recovered from their changelogs"),
+        ("rebalancing", "partitions are being reassigned"),
+        ("stopping", "stopping"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("role", "path", "key"), [("inventory", "/inventory/A/", "A"), ("order", "/orders/o-1/", "o-1")]
+)
+def test_an_owner_that_cannot_read_its_table_right_answers_503_not_a_404(
+    role: str, path: str, key: str, state: str, why: str, get: Any
+):
+    # a partition just taken over is empty until its changelog is replayed: the key would
+    # read as unknown (404) although it exists
+    status, body = get(role, path, key, {}, state=state)
+    assert status == 503 and body == {"detail": f"{role} worker: {why}"}
