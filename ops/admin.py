@@ -109,7 +109,9 @@ def seed(settings: config.Settings) -> int:
                 continue
             stocked = {"set_on_hand": on_hand if known is None else None, "delta": None}
             data = {"sku": sku, **stocked, "unit_price": price, "currency": CURRENCY}
-            _produce(producer, codec, "AdjustStock", topics.INVENTORY_COMMANDS.name, sku, data)
+            produce_command(
+                producer, codec, "AdjustStock", topics.INVENTORY_COMMANDS.name, sku, data
+            )
             seeded += 1
     seeded += _seed_customers(settings, codec, producer)
     if producer.flush(30) != 0:
@@ -134,15 +136,15 @@ def _seed_customers(settings: config.Settings, codec: Codec, producer: Producer)
                 continue
             data = {"customer_id": customer_id, "name": name, "email": email, "phone": phone}
             topic = topics.CUSTOMERS_COMMANDS.name
-            _produce(producer, codec, "RegisterCustomer", topic, customer_id, data)
+            produce_command(producer, codec, "RegisterCustomer", topic, customer_id, data)
             registered += 1
     return registered
 
 
-def _produce(
+def produce_command(
     producer: Producer, codec: Codec, event_type: str, topic: str, key: str, data: dict
 ) -> None:
-    """One seed command, as the API would send it (its acknowledgement: the caller's flush)."""
+    """One command, as the API would send it (its acknowledgement: the caller's flush)."""
     from schemas.codec import for_confluent, headers_for
     from schemas.events import command
 

@@ -48,10 +48,15 @@ def command_of(name: str) -> list[str]:
     return ["worker", _instance(name)[0]] if name.startswith("worker-") else [name]
 
 
+def instance_port(settings: config.Settings, name: str) -> int:
+    """A worker instance's web port: the role's, this many steps up for instance n."""
+    role, n = _instance(name)
+    return settings.worker_port(role) + INSTANCE_PORT_STEP * (n - 1)
+
+
 def _worker_port(name: str, settings: config.Settings) -> int | None:
     """An extra instance's web port; None for a role's first instance (its usual port)."""
-    role, n = _instance(name)
-    return None if n == 1 else settings.worker_port(role) + INSTANCE_PORT_STEP * (n - 1)
+    return None if _instance(name)[1] == 1 else instance_port(settings, name)
 
 
 def stack(action: str, *servers: str) -> None:
