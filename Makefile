@@ -28,7 +28,7 @@ status:
 
 test: deps lint  ## every test: unit, then integration and end-to-end on the real stack
 	$(PY) -m pytest
-	ORDERFLOW_BROKERS=3 $(PY) -m pytest tests/cluster
+	ORDERFLOW_BROKERS=3 $(PY) -m pytest -s tests/cluster
 
 cluster: deps  ## the tests on a local Kafka cluster of three nodes (a broker killed under load)
 	ORDERFLOW_BROKERS=3 $(PY) -m pytest -s tests/cluster

@@ -45,9 +45,6 @@ ADDRESSES = {
     "ORDERFLOW_ES_URL": "http://search.test:9200",
 }
 Manifest = dict[str, Any]
-# Roles that must run one worker: the analytics page sums every partition from the worker's
-# own table (streams/agents/analytics.py), so a second worker would halve each answer.
-SINGLE_WORKER = {"analytics"}
 
 
 def _unavailable(reason: str) -> None:
@@ -344,7 +341,7 @@ def test_production_values() -> None:
     for role, sts in by_role.items():
         replicas = wanted["workers"]["roles"][role]["replicas"]
         assert sts["spec"]["replicas"] == replicas
-        assert replicas == 1 if role in SINGLE_WORKER else replicas >= 2, role
+        assert replicas >= 2, role
     deployment, _ = api(manifests)
     assert deployment["spec"]["replicas"] == wanted["api"]["replicas"] >= 2
     brokers = wanted["kafka"]["bootstrapServers"].split(",")

@@ -18,7 +18,11 @@ EXPECTED = {
     "inventory": ({"stock"}, {"inventory_agent"}, {"/inventory/{sku}/"}),
     "payment": ({"payments", "customer_spend"}, {"payment_agent"}, set()),
     "fulfillment": ({"shipments"}, {"fulfillment_agent"}, set()),
-    "analytics": ({"per_minute", "counted"}, {"analytics_agent"}, {"/analytics/per-minute/"}),
+    "analytics": (
+        {"per_minute", "counted"},
+        {"analytics_agent"},
+        {"/analytics/per-minute/", "/analytics/per-minute/here/"},
+    ),
     "customer": ({"customers"}, {"customer_agent"}, {"/customers/"}),
 }
 

@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import importlib
 import json
+import threading
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -145,3 +146,94 @@ def test_an_owner_that_cannot_read_its_table_right_answers_503_not_a_404(
     # read as unknown (404) although it exists
     status, body = get(role, path, key, {}, state=state)
     assert status == 503 and body == {"detail": f"{role} worker: {why}"}
+
+
+class _Answer:
+    """An aiohttp answer, as much of it as the analytics page reads."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status, self._body = status, body
+
+    async def __aenter__(self) -> _Answer:
+        return self
+
+    async def __aexit__(self, *_: Any) -> None:
+        return None
+
+    async def json(self) -> Any:
+        return json.loads(self._body)
+
+
+def _analytics(tmp_path: Path, port: int, figures: dict[str, dict[str, str]]) -> Any:
+    """An analytics worker on `port` whose windows hold `figures` (key -> figure set) in every
+    minute."""
+    settings = dataclasses.replace(
+        config.load(), role="analytics", state_dir=tmp_path, worker_web_port=port
+    )
+    worker = build(settings)
+    importlib.import_module("streams.agents.analytics").install(worker)
+    app: Any = worker.app
+    app.tables.recovery.completed.set()
+    app.rebalancing = False
+    app.tables["per_minute"]._windowed_timestamp = lambda key, _ts: figures.get(key, {})
+    return app
+
+
+def test_the_live_figures_are_summed_over_every_partition_from_the_instances_that_own_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # two instances, each holding its own three partitions' figures (one order per partition
+    # and minute, revenue 10 + the partition)
+    def figures(partitions: range) -> dict[str, dict[str, str]]:
+        return {f"partition-{p}": {"orders": "1", "revenue": str(10 + p)} for p in partitions}
+
+    here = _analytics(tmp_path / "a", 6166, figures(range(0, 6, 2)))
+    there = _analytics(tmp_path / "b", 6266, figures(range(1, 6, 2)))
+    changelog = here.tables["per_minute"].changelog_topic.get_topic_name()
+    owners = {
+        str(here.conf.canonical_url): {changelog: [0, 2, 4]},
+        str(there.conf.canonical_url): {changelog: [1, 3, 5]},
+    }
+    for app in (here, there):
+        monkeypatch.setattr(app.router, "table_metadata", lambda _name: owners)
+    asked: list[str] = []
+
+    class Client:  # `here` asks `there` over HTTP: served by there's page itself
+        def get(self, url: str, params: dict[str, Any], timeout: Any) -> _Answer:
+            asked.append(url)
+            path = url.removeprefix(str(there.conf.canonical_url))
+            query = "&".join(f"{k}={v}" for k, v in params.items())
+            view = there.web.views[path]
+            response = asyncio.run_coroutine_threadsafe(
+                view.dispatch(make_mocked_request("GET", f"{path}?{query}")), loop
+            )
+            return _Answer(response.result().status, response.result().body)
+
+    async def ask() -> Any:
+        view = here.web.views["/analytics/per-minute/"]
+        return await view.dispatch(make_mocked_request("GET", "/analytics/per-minute/?minutes=2"))
+
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+    here.http_client = Client()
+    try:
+        response = asyncio.run(ask())
+        assert asked == [f"{there.conf.canonical_url}/analytics/per-minute/here/"]
+        assert response.status == 200
+        rows = json.loads(response.body)["minutes"]
+        assert [r["minutes_ago"] for r in rows] == [0, 1]
+        assert all(r["orders"] == "6" and r["revenue"] == "75" for r in rows), rows
+
+        # an owner that cannot read its table (here: rebalancing) makes the sum a 503
+        there.rebalancing = True
+        response = asyncio.run(ask())
+        assert response.status == 503
+        assert json.loads(response.body)["detail"].endswith(":6266 answered 503")
+        # and so does a partition nobody owns yet
+        there.rebalancing = False
+        owners.pop(str(there.conf.canonical_url))
+        response = asyncio.run(ask())
+        assert response.status == 503
+        assert "partitions [1, 3, 5]" in json.loads(response.body)["detail"]
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
