@@ -9,6 +9,9 @@ was read in that version's source):
   until Kafka acknowledged it (`Collection.send_changelog`);
 - `reading` (here): sets Faust's current event (`faust.streams._current_event`) so a table
   write outside a stream's iteration goes to the right partition.
+- `_idempotent_producer` (here): Faust's aiokafka producer writes with idempotence, so a send
+  retried after a lost acknowledgement is written once (Faust turns it on only inside
+  transactions: `Producer._settings_extra`).
 
 A faust-streaming upgrade is a decision: read the new version's source for these methods,
 then add it to SUPPORTED."""
@@ -49,6 +52,24 @@ def install(app: faust.App) -> None:
     check_version()
     offsets.guard(app)
     changelog.install()
+    _idempotent_producer()
+
+
+def _idempotent_producer() -> None:
+    """Every producer Faust makes gets `enable_idempotence` with `acks=all` (the broker keeps
+    a sequence number per producer and partition and drops a batch it already has). aiokafka
+    sends one request per broker at a time either way, so the throughput is the same."""
+    from faust.transport.drivers import aiokafka as driver
+
+    if getattr(driver.Producer._settings_extra, "idempotent", False):
+        return
+    extra = driver.Producer._settings_extra
+
+    def _settings_extra(self: Any) -> dict[str, Any]:
+        return {**extra(self), "acks": "all", "enable_idempotence": True}
+
+    _settings_extra.idempotent = True  # type: ignore[attr-defined]
+    driver.Producer._settings_extra = _settings_extra  # type: ignore[method-assign]
 
 
 @contextmanager
