@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Iterable
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka import Message as KafkaRecord
 
 from orderflow import config
@@ -25,15 +25,27 @@ def reader(settings: config.Settings, purpose: str) -> Consumer:
 
 
 def partition_ends(consumer: Consumer, names: Iterable[str]) -> dict[TopicPartition, int]:
-    """The next offset of every partition of the topics, now."""
+    """The next offset of every partition of the topics, now. A partition whose leadership is
+    moving (a broker died or came back) is asked again, for 30 s at most."""
     metadata = consumer.list_topics(timeout=10).topics
     ends = {}
     for name in names:
         assert name in metadata, f"{name} does not exist (orderflow init creates it)"
         for partition in metadata[name].partitions:
             tp = TopicPartition(name, partition)
-            ends[tp] = consumer.get_watermark_offsets(tp, timeout=10)[1]
+            ends[tp] = _end(consumer, tp)
     return ends
+
+
+def _end(consumer: Consumer, tp: TopicPartition) -> int:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return int(consumer.get_watermark_offsets(tp, timeout=10)[1])
+        except KafkaException as exc:
+            if not exc.args[0].retriable() or time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
 
 
 def read_range(
