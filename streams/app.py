@@ -206,15 +206,16 @@ def _pages(worker: Worker) -> None:
     @app.page("/readyz/")
     async def readiness(web: View, request: Request) -> Response:
         """Ready once partitions are assigned, every table is recovered from its changelog,
-        and Kafka and the schema registry answer (checked concurrently, a second at most)."""
-        recovered = tables_unreadable(app) is None
+        and Kafka and the schema registry answer (checked concurrently, a second at most);
+        `tables` says "recovered" or why not (tables_unreadable)."""
+        why = tables_unreadable(app)
         dependencies = await health.states(health.checks(settings, "kafka", "schema_registry"))
-        ready = recovered and health.ready(dependencies)
+        ready = why is None and health.ready(dependencies)
         return web.json(
             {
                 "ready": ready,
                 "role": settings.role,
-                "tables": "recovered" if recovered else "recovering",
+                "tables": why or "recovered",
                 "dependencies": dependencies,
             },
             status=200 if ready else 503,
