@@ -10,7 +10,6 @@ import asyncio
 import dataclasses
 import importlib
 import json
-import threading
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -149,12 +148,15 @@ def test_an_owner_that_cannot_read_its_table_right_answers_503_not_a_404(
 
 
 class _Answer:
-    """An aiohttp answer, as much of it as the analytics page reads."""
+    """An aiohttp answer, as much of it as the analytics page reads: the other instance's page
+    served when the answer is entered."""
 
-    def __init__(self, status: int, body: bytes) -> None:
-        self.status, self._body = status, body
+    def __init__(self, served: Any) -> None:
+        self._served = served
 
     async def __aenter__(self) -> _Answer:
+        response = await self._served
+        self.status, self._body = response.status, response.body
         return self
 
     async def __aexit__(self, *_: Any) -> None:
@@ -204,36 +206,28 @@ def test_the_live_figures_are_summed_over_every_partition_from_the_instances_tha
             path = url.removeprefix(str(there.conf.canonical_url))
             query = "&".join(f"{k}={v}" for k, v in params.items())
             view = there.web.views[path]
-            response = asyncio.run_coroutine_threadsafe(
-                view.dispatch(make_mocked_request("GET", f"{path}?{query}")), loop
-            )
-            return _Answer(response.result().status, response.result().body)
+            return _Answer(view.dispatch(make_mocked_request("GET", f"{path}?{query}")))
 
     async def ask() -> Any:
         view = here.web.views["/analytics/per-minute/"]
         return await view.dispatch(make_mocked_request("GET", "/analytics/per-minute/?minutes=2"))
 
-    loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, daemon=True).start()
     here.http_client = Client()
-    try:
-        response = asyncio.run(ask())
-        assert asked == [f"{there.conf.canonical_url}/analytics/per-minute/here/"]
-        assert response.status == 200
-        rows = json.loads(response.body)["minutes"]
-        assert [r["minutes_ago"] for r in rows] == [0, 1]
-        assert all(r["orders"] == "6" and r["revenue"] == "75" for r in rows), rows
+    response = asyncio.run(ask())
+    assert asked == [f"{there.conf.canonical_url}/analytics/per-minute/here/"]
+    assert response.status == 200
+    rows = json.loads(response.body)["minutes"]
+    assert [r["minutes_ago"] for r in rows] == [0, 1]
+    assert all(r["orders"] == "6" and r["revenue"] == "75" for r in rows), rows
 
-        # an owner that cannot read its table (here: rebalancing) makes the sum a 503
-        there.rebalancing = True
-        response = asyncio.run(ask())
-        assert response.status == 503
-        assert json.loads(response.body)["detail"].endswith(":6266 answered 503")
-        # and so does a partition nobody owns yet
-        there.rebalancing = False
-        owners.pop(str(there.conf.canonical_url))
-        response = asyncio.run(ask())
-        assert response.status == 503
-        assert "partitions [1, 3, 5]" in json.loads(response.body)["detail"]
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
+    # an owner that cannot read its table (here: rebalancing) makes the sum a 503
+    there.rebalancing = True
+    response = asyncio.run(ask())
+    assert response.status == 503
+    assert json.loads(response.body)["detail"].endswith(":6266 answered 503")
+    # and so does a partition nobody owns yet
+    there.rebalancing = False
+    owners.pop(str(there.conf.canonical_url))
+    response = asyncio.run(ask())
+    assert response.status == 503
+    assert "partitions [1, 3, 5]" in json.loads(response.body)["detail"]
