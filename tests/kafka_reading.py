@@ -26,7 +26,8 @@ def reader(settings: config.Settings, purpose: str) -> Consumer:
 
 def partition_ends(consumer: Consumer, names: Iterable[str]) -> dict[TopicPartition, int]:
     """The next offset of every partition of the topics, now. A partition whose leadership is
-    moving (a broker died or came back) is asked again, for 30 s at most."""
+    moving (a broker died or came back) is asked again, for 30 s at most: librdkafka does not
+    flag NOT_LEADER_FOR_PARTITION as retriable there, so every error is asked again."""
     metadata = consumer.list_topics(timeout=10).topics
     ends = {}
     for name in names:
@@ -42,8 +43,8 @@ def _end(consumer: Consumer, tp: TopicPartition) -> int:
     while True:
         try:
             return int(consumer.get_watermark_offsets(tp, timeout=10)[1])
-        except KafkaException as exc:
-            if not exc.args[0].retriable() or time.monotonic() > deadline:
+        except KafkaException:
+            if time.monotonic() > deadline:
                 raise
             time.sleep(1.0)
 
