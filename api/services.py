@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
@@ -26,6 +26,49 @@ PRODUCER = "api"  # the `producer` of every command the API writes
 T = TypeVar("T")
 
 
+# A worker that cannot be reached. AttributeError: a worker killed while httpx connects can
+# leave anyio reading the peer of a socket that is gone ('NoneType' object has no attribute
+# 'getpeername'); the crash test met it as a 500 on POST /inventory/{sku}/adjustments.
+UNREACHABLE = (httpx.HTTPError, OSError, AttributeError)
+
+
+class WorkerInstances:
+    """The instances of one worker role the API may ask. Any of them answers for every key (it
+    forwards to the key's owner), so a request goes to the one that answered last, and on to
+    the next while one cannot be reached or answers 503 (stopping, or its tables unreadable).
+    When none answers otherwise: a 503 one gave (it says why), else the last error raised."""
+
+    def __init__(self, urls: Sequence[str], transport: httpx.AsyncBaseTransport | None = None):
+        self.clients = [
+            httpx.AsyncClient(base_url=url, timeout=5.0, transport=transport) for url in urls
+        ]
+        self.first = 0
+
+    async def get(self, path: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        busy: httpx.Response | None = None
+        refused: Exception | None = None
+        for step in range(len(self.clients)):
+            n = (self.first + step) % len(self.clients)
+            try:
+                answer = await self.clients[n].get(path, params=params)
+            except UNREACHABLE as exc:
+                refused = exc
+                continue
+            if answer.status_code == 503:
+                busy = answer
+                continue
+            self.first = n
+            return answer
+        if busy is None:
+            assert refused is not None, "a role has at least one address"
+            raise refused
+        return busy
+
+    async def aclose(self) -> None:
+        for client in self.clients:
+            await client.aclose()
+
+
 class Services:
     """Everything the handlers talk to, opened once per process."""
 
@@ -34,10 +77,10 @@ class Services:
         self.codec = Codec(SchemaRegistry(settings.registry_url, timeout_s=3.0))
         self.producer = AsyncProducer(settings.kafka_bootstrap, settings.produce_timeout_s)
         self.es = AsyncElasticsearch(settings.elasticsearch_url, request_timeout=10)
-        self.orders = httpx.AsyncClient(base_url=settings.worker_url("order"), timeout=5.0)
-        self.customers = httpx.AsyncClient(base_url=settings.worker_url("customer"), timeout=5.0)
-        self.inventory = httpx.AsyncClient(base_url=settings.worker_url("inventory"), timeout=5.0)
-        self.analytics = httpx.AsyncClient(base_url=settings.worker_url("analytics"), timeout=5.0)
+        self.orders = WorkerInstances(settings.worker_urls("order"))
+        self.customers = WorkerInstances(settings.worker_urls("customer"))
+        self.inventory = WorkerInstances(settings.worker_urls("inventory"))
+        self.analytics = WorkerInstances(settings.worker_urls("analytics"))
         self.idempotency = IdempotencyStore(settings.state_dir / "api-idempotency")
 
     async def publish(self, message: Message) -> None:
@@ -146,7 +189,7 @@ async def orders_page(
 
 
 async def ask_worker(
-    worker: httpx.AsyncClient, what: str, path: str, params: dict[str, Any] | None = None
+    worker: WorkerInstances, what: str, path: str, params: dict[str, Any] | None = None
 ) -> dict[str, Any] | None:
     """A worker's page as JSON, or None when it answers 404. A worker that cannot be reached
     or answers anything else: 503 naming `what`."""
@@ -155,16 +198,13 @@ async def ask_worker(
 
 
 async def worker_page(
-    worker: httpx.AsyncClient, what: str, path: str, params: dict[str, Any] | None = None
+    worker: WorkerInstances, what: str, path: str, params: dict[str, Any] | None = None
 ) -> tuple[bool, dict[str, Any]]:
     """A worker's page: (found, its JSON), found False for a 404 (whose body may still say
     something, such as what became of a command). Unreachable, or any other answer: 503."""
     try:
         answer = await worker.get(path, params=params)
-    except (httpx.HTTPError, OSError, AttributeError) as exc:
-        # AttributeError: a worker killed while httpx connects can leave anyio reading the
-        # peer of a socket that is gone ('NoneType' object has no attribute 'getpeername');
-        # the crash test met it as a 500 on POST /inventory/{sku}/adjustments
+    except UNREACHABLE as exc:
         raise HTTPException(503, f"{what} unavailable: {exc!r}") from exc
     if answer.status_code not in (200, 404):
         raise HTTPException(503, f"{what} answered {answer.status_code}")

@@ -86,7 +86,9 @@ class Settings:
     )
     # This worker process's own port, instead of its role's (a second worker of a role).
     worker_web_port: int = field(default_factory=lambda: _env_int("ORDERFLOW_WORKER_WEB_PORT", 0))
-    # Where the API and seed reach the workers that serve reads from their tables.
+    # Where the API and seed reach the workers that serve reads from their tables: one address,
+    # or several instances of the role separated by commas (any instance answers for every
+    # key; the API asks the next when one cannot be reached).
     order_url: str = field(default_factory=lambda: _env("ORDERFLOW_ORDER_URL", ""))
     customer_url: str = field(default_factory=lambda: _env("ORDERFLOW_CUSTOMER_URL", ""))
     inventory_url: str = field(default_factory=lambda: _env("ORDERFLOW_INVENTORY_URL", ""))
@@ -171,14 +173,20 @@ class Settings:
     def worker_port(self, role: str) -> int:
         return self.worker_web_port_base + roles.NAMES.index(role)
 
-    def worker_url(self, role: str) -> str:
+    def worker_urls(self, role: str) -> tuple[str, ...]:
+        """The addresses of the role's instances the API may ask, in the order to ask them."""
         explicit = {
             "order": self.order_url,
             "customer": self.customer_url,
             "inventory": self.inventory_url,
             "analytics": self.analytics_url,
-        }
-        return explicit.get(role) or f"http://{self.worker_web_host}:{self.worker_port(role)}"
+        }.get(role, "")
+        listed = tuple(url.strip() for url in explicit.split(",") if url.strip())
+        return listed or (f"http://{self.worker_web_host}:{self.worker_port(role)}",)
+
+    def worker_url(self, role: str) -> str:
+        """The role's first instance: where tools ask when one address will do."""
+        return self.worker_urls(role)[0]
 
 
 def load() -> Settings:

@@ -25,8 +25,7 @@ from orderflow import config, kafka
 from schemas import topics
 from schemas.codec import Codec
 from schemas.registry import SchemaRegistry
-from tests.cluster.under_load import Run, offer_while, verify
-from tests.conftest import FAST
+from tests.cluster.under_load import Run, offer_while, restart_instances, verify
 from tests.factories import stock
 
 pytestmark = [pytest.mark.stack, pytest.mark.cluster]
@@ -56,16 +55,6 @@ class Takeover:
             f"{self.standbys} standby replica(s): reads answered 503 for {after} after the "
             f"SIGKILL ({dict(self.reads)})"
         )
-
-
-def _restart_inventory(stack: config.Settings, standbys: int, instances: int) -> None:
-    """The inventory as `instances` instances, each with `standbys` standby replicas."""
-    names = [services.instance_name(ROLE, n) for n in (1, 2, 3)]
-    services.stop(*names)
-    env = {**FAST, "ORDERFLOW_TABLE_STANDBY_REPLICAS": str(standbys)}
-    for name in names[:instances]:
-        services.start(name, env=env)
-    services.wait_ready(stack, names=tuple(names[:instances]))
 
 
 def _fill(stack: config.Settings, tag: str) -> None:
@@ -131,7 +120,7 @@ def _kill_and_read(api: httpx.Client, sku: str, seen: Takeover) -> None:
 
 def _takeover(stack: config.Settings, api: httpx.Client, tag: str, standbys: int) -> Takeover:
     tag = f"{tag}S{standbys}"
-    _restart_inventory(stack, standbys, instances=2)
+    restart_instances(stack, ROLE, instances=2, standbys=standbys)
     _fill(stack, tag)
     watched = _owned_by_other(stack, api, tag)
     time.sleep(3.0)  # a standby replica reads the changelog as it is written
@@ -152,5 +141,5 @@ def test_a_standby_replica_takes_over_an_inventory_partition_when_its_owner_is_k
         without = _takeover(stack, api, unique, standbys=0)
         with_one = _takeover(stack, api, unique, standbys=1)
     finally:
-        _restart_inventory(stack, standbys=0, instances=1)
+        restart_instances(stack, ROLE, instances=1)
     print(f"\nstandby takeover, {FILLER} filler SKUs: {without}; {with_one}")

@@ -21,12 +21,24 @@ from orderflow import config
 from schemas import topics
 from schemas.codec import Codec, DecodeError
 from schemas.registry import SchemaRegistry
+from tests.conftest import FAST
 from tests.factories import order_body, stock
 from tests.kafka_reading import partition_ends, read_range, reader
 
 STOCK = 10_000
 RETRIES = 60
 CHECKED = (topics.ORDERS_EVENTS.name, topics.INVENTORY_EVENTS.name)
+
+
+def restart_instances(stack: config.Settings, role: str, instances: int, standbys: int = 0) -> None:
+    """The role as `instances` instances (of three at most), each keeping `standbys` standby
+    replicas of its tables, and waited for until ready."""
+    names = [services.instance_name(role, n) for n in (1, 2, 3)]
+    services.stop(*names)
+    env = {**FAST, "ORDERFLOW_TABLE_STANDBY_REPLICAS": str(standbys)}
+    for name in names[:instances]:
+        services.start(name, env=env)
+    services.wait_ready(stack, names=tuple(names[:instances]))
 
 
 @dataclass
