@@ -14,6 +14,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 import prometheus_client
@@ -180,16 +181,25 @@ class Indexer:
 
     def replay(self, starts: Mapping[TP, int] | None = None) -> dict[TP, int]:
         """Fold every record from `starts` (default: the beginning) up to the end each
-        partition has now, without committing; returns those ends."""
+        partition has now, without committing; returns those ends. Where partitions begin and
+        end is asked again while Kafka cannot say (a broker away, a partition's leader
+        moving: NOT_LEADER_FOR_PARTITION, which librdkafka does not flag as retriable)."""
         names = [spec.name for spec in TOPICS]
-        metadata = self.consumer.list_topics(timeout=10).topics
+        metadata = kafka.eventually(
+            "list topics", lambda: self.consumer.list_topics(timeout=10).topics
+        )
         low: dict[TP, int] = {}
         ends: dict[TP, int] = {}
         for name in names:
             for partition in metadata[name].partitions:
                 tp = (name, partition)
-                low[tp], ends[tp] = self.consumer.get_watermark_offsets(
-                    TopicPartition(name, partition), timeout=10
+                low[tp], ends[tp] = kafka.eventually(
+                    f"the offsets of {name} [{partition}]",
+                    partial(
+                        self.consumer.get_watermark_offsets,
+                        TopicPartition(name, partition),
+                        timeout=10,
+                    ),
                 )
         begin = {tp: max((starts or {}).get(tp, low[tp]), low[tp]) for tp in ends}
         self.consumer.assign([TopicPartition(t, p, begin[(t, p)]) for t, p in ends])

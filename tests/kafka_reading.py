@@ -6,11 +6,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterable
+from functools import partial
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka import Message as KafkaRecord
 
-from orderflow import config
+from orderflow import config, kafka
 
 
 def reader(settings: config.Settings, purpose: str) -> Consumer:
@@ -34,19 +35,9 @@ def partition_ends(consumer: Consumer, names: Iterable[str]) -> dict[TopicPartit
         assert name in metadata, f"{name} does not exist (orderflow init creates it)"
         for partition in metadata[name].partitions:
             tp = TopicPartition(name, partition)
-            ends[tp] = _end(consumer, tp)
+            ask = partial(consumer.get_watermark_offsets, tp, timeout=10)
+            ends[tp] = int(kafka.eventually(f"the end of {name} [{partition}]", ask, 30)[1])
     return ends
-
-
-def _end(consumer: Consumer, tp: TopicPartition) -> int:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            return int(consumer.get_watermark_offsets(tp, timeout=10)[1])
-        except KafkaException:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1.0)
 
 
 def read_range(
