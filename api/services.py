@@ -29,7 +29,7 @@ T = TypeVar("T")
 # A worker that cannot be reached. AttributeError: a worker killed while httpx connects can
 # leave anyio reading the peer of a socket that is gone ('NoneType' object has no attribute
 # 'getpeername'); the crash test met it as a 500 on POST /inventory/{sku}/adjustments.
-UNREACHABLE = (httpx.HTTPError, OSError, AttributeError)
+WORKER_UNREACHABLE = (httpx.HTTPError, OSError, AttributeError)
 
 
 class WorkerInstances:
@@ -51,7 +51,7 @@ class WorkerInstances:
             n = (self.first + step) % len(self.clients)
             try:
                 answer = await self.clients[n].get(path, params=params)
-            except UNREACHABLE as exc:
+            except WORKER_UNREACHABLE as exc:
                 refused = exc
                 continue
             if answer.status_code == 503:
@@ -204,7 +204,7 @@ async def worker_page(
     something, such as what became of a command). Unreachable, or any other answer: 503."""
     try:
         answer = await worker.get(path, params=params)
-    except UNREACHABLE as exc:
+    except WORKER_UNREACHABLE as exc:
         raise HTTPException(503, f"{what} unavailable: {exc!r}") from exc
     if answer.status_code not in (200, 404):
         raise HTTPException(503, f"{what} answered {answer.status_code}")
