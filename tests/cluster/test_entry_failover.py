@@ -17,7 +17,7 @@ import pytest
 
 from ops import services
 from orderflow import config
-from tests.cluster.under_load import restart_instances
+from tests.cluster.under_load import restart_instances, stock_owner
 from tests.conftest import FAST
 from tests.factories import stock
 
@@ -72,23 +72,14 @@ def _restart_api(stack: config.Settings, env: dict[str, str]) -> None:
 def _one_owned_by_each(stack: config.Settings, api: httpx.Client, tag: str) -> list[Watched]:
     """A SKU whose stock partition each instance owns (Faust's router says who owns a key),
     stocked with a value of its own."""
-    hosts = {
-        f"{stack.worker_web_host}:{services.instance_port(stack, name)}": name
-        for name in (FIRST, SECOND)
-    }
     watched: dict[str, Watched] = {}
-    with httpx.Client(base_url=stack.worker_url(ROLE), timeout=5) as entry:
-        for n in range(100):
-            sku = f"FAILOVER-{tag}-{n}"
-            owners = [
-                name
-                for host, name in hosts.items()
-                if host in entry.get(f"/router/stock/{sku}/").text
-            ]
-            if owners and owners[0] not in watched:
-                watched[owners[0]] = Watched(sku, owners[0], on_hand=500 + len(watched))
-            if len(watched) == 2:
-                break
+    for n in range(100):
+        sku = f"FAILOVER-{tag}-{n}"
+        owner = stock_owner(stack, sku)
+        if owner in (FIRST, SECOND) and owner not in watched:
+            watched[owner] = Watched(sku, owner, on_hand=500 + len(watched))
+        if len(watched) == 2:
+            break
     assert len(watched) == 2, f"no SKU of 100 is owned by each instance: {watched}"
     for one in watched.values():
         assert stock(api, one.sku, one.on_hand).status_code == 200

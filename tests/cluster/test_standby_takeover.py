@@ -25,7 +25,7 @@ from orderflow import config, kafka
 from schemas import topics
 from schemas.codec import Codec
 from schemas.registry import SchemaRegistry
-from tests.cluster.under_load import Run, offer_while, restart_instances, verify
+from tests.cluster.under_load import Run, offer_while, restart_instances, stock_owner, verify
 from tests.factories import stock
 
 pytestmark = [pytest.mark.stack, pytest.mark.cluster]
@@ -87,13 +87,11 @@ def _stocked(worker: httpx.Client, sku: str) -> bool:
 def _owned_by_other(stack: config.Settings, api: httpx.Client, tag: str) -> str:
     """A SKU, stocked with WATCHED_ON_HAND, whose stock partition the second instance owns
     (Faust's router says who owns a key)."""
-    other = f"{stack.worker_web_host}:{services.instance_port(stack, OTHER)}"
-    with httpx.Client(base_url=stack.worker_url(ROLE), timeout=5) as entry:
-        for n in range(100):
-            sku = f"WATCH-{tag}-{n}"
-            if other in entry.get(f"/router/stock/{sku}/").json():
-                assert stock(api, sku, WATCHED_ON_HAND).status_code == 200
-                return sku
+    for n in range(100):
+        sku = f"WATCH-{tag}-{n}"
+        if stock_owner(stack, sku) == OTHER:
+            assert stock(api, sku, WATCHED_ON_HAND).status_code == 200
+            return sku
     raise AssertionError(f"no SKU of 100 is owned by {OTHER}")
 
 

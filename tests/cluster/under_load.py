@@ -41,6 +41,18 @@ def restart_instances(stack: config.Settings, role: str, instances: int, standby
     services.wait_ready(stack, names=tuple(names[:instances]))
 
 
+def stock_owner(stack: config.Settings, sku: str) -> str | None:
+    """The inventory instance (by process name, of three at most) that owns `sku`'s stock
+    partition, as Faust's router on the first instance says; None for none of them."""
+    with httpx.Client(base_url=stack.worker_url("inventory"), timeout=5) as entry:
+        owner = entry.get(f"/router/stock/{sku}/").json()
+    for n in (1, 2, 3):
+        name = services.instance_name("inventory", n)
+        if f"{stack.worker_web_host}:{services.instance_port(stack, name)}" in owner:
+            return name
+    return None
+
+
 @dataclass
 class Answer:
     sent: float  # monotonic

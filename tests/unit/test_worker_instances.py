@@ -1,5 +1,5 @@
 """The API asks a worker role through any of its instances (api/services.py WorkerInstances):
-the next when one cannot be reached or answers 503, the one that answered first next time.
+the one that answered last is asked first, the next while one cannot be reached or answers 503.
 The addresses come from ORDERFLOW_<ROLE>_URL, one or several separated by commas."""
 
 from __future__ import annotations
