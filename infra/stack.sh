@@ -33,6 +33,8 @@ REGISTRY_PORT=8081
 REGISTRY_MGMT_PORT=9000   # Quarkus management interface (/health); built in, cannot be turned off
 ES_PORT=9200
 ES_TRANSPORT_PORT=9300
+# How often Kafka looks for segments past their retention (tests/conftest.py: seconds).
+KAFKA_RETENTION_CHECK_MS=${ORDERFLOW_KAFKA_RETENTION_CHECK_MS:-300000}
 
 # --- paths: the repo root is found from this script, so any clone path works -----------------
 INFRA_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -144,7 +146,7 @@ render() {
   local src=$1 dst=$2 v args=()
   for v in KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_LOG_DIR KAFKA_NODE_ID KAFKA_QUORUM_VOTERS \
            KAFKA_BOOTSTRAP REGISTRY_PORT REGISTRY_MGMT_PORT ES_PORT ES_TRANSPORT_PORT \
-           ES_DATA_DIR ES_LOG_DIR; do
+           ES_DATA_DIR ES_LOG_DIR KAFKA_RETENTION_CHECK_MS; do
     args+=(-e "s|@$v@|${!v}|g")
   done
   mkdir -p "$(dirname "$dst")"

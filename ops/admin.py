@@ -36,15 +36,38 @@ def fill(producer: Producer, topic: str, payload: bytes, records: int, keys: int
     producer.flush(60)
 
 
-def create_topics(settings: config.Settings) -> list[str]:
-    names = [name for spec in topics.ALL for name in (spec.name, spec.dlq)]
-    return kafka.ensure_topics(
+KEEP_EVERY_RECORD = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
+
+
+def topic_configs(settings: config.Settings) -> dict[str, dict[str, str]]:
+    """Each topic's retention (DESIGN.md, "Over time and in operation"): history topics and
+    every dead-letter topic keep every record; command and reply topics keep theirs for
+    `command_retention_s`, at least the idempotency window."""
+    bounded = {
+        "cleanup.policy": "delete",
+        "retention.ms": str(int(settings.command_retention_s * 1000)),
+        "retention.bytes": "-1",
+    }
+    wanted: dict[str, dict[str, str]] = {}
+    for spec in topics.ALL:
+        wanted[spec.name] = KEEP_EVERY_RECORD if spec.history else bounded
+        wanted[spec.dlq] = KEEP_EVERY_RECORD
+    return wanted
+
+
+def create_topics(settings: config.Settings) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """Create the topics that are missing and correct the retention of those that exist (an
+    upgrade from topics made with the broker's default); returns both."""
+    wanted = topic_configs(settings)
+    created = kafka.ensure_topics(
         settings.kafka_bootstrap,
         settings.partitions,
-        {n: {} for n in names},
+        wanted,
         settings.replication_factor,
         settings.min_insync_replicas,
     )
+    corrected = kafka.correct_topic_configs(settings.kafka_bootstrap, wanted)
+    return created, corrected
 
 
 def register_schemas(settings: config.Settings) -> list[SubjectOutcome]:
@@ -74,8 +97,12 @@ def create_index(settings: config.Settings) -> None:
 
 
 def init(settings: config.Settings) -> None:
-    created = create_topics(settings)
-    print(f"topics: {len(created)} created, {len(topics.ALL) * 2 - len(created)} already there")
+    created, corrected = create_topics(settings)
+    print(
+        f"topics: {len(created)} created, {len(topics.ALL) * 2 - len(created)} already there, "
+        f"retention corrected on {len(corrected)}"
+        + "".join(f"\n  {name}: {changed}" for name, changed in sorted(corrected.items()))
+    )
     outcomes = register_schemas(settings)
     added = sum(outcome.verdict == "registered" for outcome in outcomes)
     print(f"schemas: {len(outcomes)} subjects ({added} new versions), {COMPATIBILITY}")

@@ -25,6 +25,11 @@ def _env_int(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
+# An Idempotency-Key is honoured at least this long (DESIGN.md, "Over time and in operation"):
+# the floor of every window that retires what a repeated request would need.
+IDEMPOTENCY_WINDOW_S = 24 * 3600
+
+
 def local_bootstrap(brokers: int) -> str:
     """The local stack's Kafka addresses (infra/stack.sh): one broker on 9092, or a cluster of
     three on 9092, 9094 and 9096."""
@@ -69,6 +74,14 @@ class Settings:
     # which take over a dead owner's partitions without replaying the changelog.
     table_standby_replicas: int = field(
         default_factory=lambda: _env_int("ORDERFLOW_TABLE_STANDBY_REPLICAS", 0)
+    )
+    # How long command and reply topics keep their records (history topics and dead letters
+    # keep every record: ops/admin.py, topic_configs); never below the idempotency window.
+    command_retention_s: float = field(
+        default_factory=lambda: max(
+            float(IDEMPOTENCY_WINDOW_S),
+            _env_float("ORDERFLOW_COMMAND_RETENTION_S", 7 * 24 * 3600.0),
+        )
     )
     app_id: str = field(default_factory=lambda: _env("ORDERFLOW_APP_ID", "orderflow"))
     # The role a worker process runs (orderflow/roles.py); set by `orderflow worker ROLE`.

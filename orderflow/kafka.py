@@ -1,6 +1,7 @@
 """Kafka, the way every process of ours talks to it: which partition a record lands in, the
-settings every librdkafka producer shares, topic creation, and waiting for a broker that is
-not up yet. (The Faust workers' own clients are configured in streams/app.py.)"""
+settings every librdkafka producer shares, topic creation and the correction of a topic's
+settings, and waiting for a broker that is not up yet. (The Faust workers' own clients are
+configured in streams/app.py.)"""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from typing import Any, TypeVar
 
 from aiokafka.partitioner import murmur2
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 
 from schemas.topics import TopicSpec
 
@@ -89,3 +97,45 @@ def ensure_topics(
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
                     raise
     return missing
+
+
+def correct_topic_configs(
+    bootstrap: str, wanted: Mapping[str, Mapping[str, str]]
+) -> dict[str, dict[str, str]]:
+    """Set every setting of `wanted` (name -> topic config) that an existing topic holds with
+    another value, or only by the broker's default; topics that do not exist are left alone.
+    An upgrade's step: a topic made before a setting was ours keeps whatever it was made with
+    until this runs. Returns what changed, topic -> {setting: new value}."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = set(eventually("list topics", lambda: admin.list_topics(timeout=5).topics))
+    resources = [ConfigResource(ResourceType.TOPIC, name) for name in wanted if name in existing]
+    if not resources:
+        return {}
+    described = {
+        resource.name: future.result()
+        for resource, future in admin.describe_configs(resources).items()
+    }
+    changes: dict[str, dict[str, str]] = {}
+    for name, entries in described.items():
+        differing = {
+            key: value
+            for key, value in wanted[name].items()
+            if key not in entries or entries[key].is_default or entries[key].value != value
+        }
+        if differing:
+            changes[name] = differing
+    if changes:
+        alterations = [
+            ConfigResource(
+                ResourceType.TOPIC,
+                name,
+                incremental_configs=[
+                    ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+                    for key, value in settings.items()
+                ],
+            )
+            for name, settings in changes.items()
+        ]
+        for future in admin.incremental_alter_configs(alterations).values():
+            future.result()
+    return changes

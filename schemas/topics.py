@@ -15,6 +15,10 @@ class TopicSpec:
     # The payload field whose value picks the partition, when not the key: records keep their
     # key but land where a record keyed by that field would (orderflow/kafka.py, partition_of).
     partition_by: str | None = None
+    # A history topic keeps every record for good (DESIGN.md, "Over time and in operation"):
+    # the read model is rebuilt from it and users read it as the record of what happened.
+    # The others carry commands and replies, kept for a bounded window (orderflow/kafka.py).
+    history: bool = False
 
     @property
     def dlq(self) -> str:
@@ -22,21 +26,23 @@ class TopicSpec:
 
 
 ORDERS_COMMANDS = TopicSpec("orders.commands.v1", "order_id", "api")
-ORDERS_EVENTS = TopicSpec("orders.events.v1", "order_id", "order agent")
+ORDERS_EVENTS = TopicSpec("orders.events.v1", "order_id", "order agent", history=True)
 INVENTORY_COMMANDS = TopicSpec("inventory.commands.v1", "sku", "order agent, api")
-INVENTORY_EVENTS = TopicSpec("inventory.events.v1", "order_id", "inventory agent")
-INVENTORY_LEVELS = TopicSpec("inventory.levels.v1", "sku", "inventory agent")
+INVENTORY_EVENTS = TopicSpec("inventory.events.v1", "order_id", "inventory agent", history=True)
+INVENTORY_LEVELS = TopicSpec("inventory.levels.v1", "sku", "inventory agent", history=True)
 # Keyed by order_id, partitioned by customer: one customer's payments (and fraud window) are
 # handled by one worker, one after the other.
 PAYMENTS_COMMANDS = TopicSpec(
     "payments.commands.v1", "order_id", "order agent", partition_by="customer_id"
 )
-PAYMENTS_EVENTS = TopicSpec("payments.events.v1", "order_id", "payment agent")
+PAYMENTS_EVENTS = TopicSpec("payments.events.v1", "order_id", "payment agent", history=True)
 FULFILLMENT_COMMANDS = TopicSpec("fulfillment.commands.v1", "order_id", "order agent")
-FULFILLMENT_EVENTS = TopicSpec("fulfillment.events.v1", "order_id", "fulfillment agent")
-NOTIFICATIONS_EVENTS = TopicSpec("notifications.events.v1", "order_id", "order agent")
+FULFILLMENT_EVENTS = TopicSpec(
+    "fulfillment.events.v1", "order_id", "fulfillment agent", history=True
+)
+NOTIFICATIONS_EVENTS = TopicSpec("notifications.events.v1", "order_id", "order agent", history=True)
 CUSTOMERS_COMMANDS = TopicSpec("customers.commands.v1", "customer_id", "api, order agent")
-CUSTOMERS_EVENTS = TopicSpec("customers.events.v1", "customer_id", "customer agent")
+CUSTOMERS_EVENTS = TopicSpec("customers.events.v1", "customer_id", "customer agent", history=True)
 # The customer agent's answers about an order's customer (CustomerChecked), keyed by order_id
 # so the saga reads them co-partitioned with its table: the order's side of the validation
 # step (the question, CheckCustomer, goes by customer_id to the worker owning the customer).

@@ -37,6 +37,11 @@ FAST = {
 }
 
 
+# Kafka, whenever the tests start it, looks for expired segments every few seconds, so a test
+# sees its retention act (tests/integration/test_history_kept.py).
+RETENTION_CHECK_MS = os.environ.setdefault("ORDERFLOW_KAFKA_RETENTION_CHECK_MS", "5000")
+
+
 def _listening(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
