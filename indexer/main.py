@@ -293,10 +293,18 @@ class Indexer:
                 )
                 operations.append(event_document(message))
         conflicted = self._bulk(operations, changes) if operations else {}
+        if log.isEnabledFor(logging.DEBUG):  # a line per document: ORDERFLOW_LOG_LEVEL=DEBUG
+            self._log_indexed(documents, changes, changed, conflicted)
+        return conflicted
+
+    @staticmethod
+    def _log_indexed(
+        documents: Documents[C], changes: Mapping[str, C], changed: set[str], conflicted: dict
+    ) -> None:
         for doc_id, change in changes.items():
             messages = documents.events_of(change)
             if doc_id not in conflicted and (messages or doc_id in changed):
-                log.info(
+                log.debug(
                     "indexed",
                     extra={
                         documents.id_field: doc_id,
@@ -304,7 +312,6 @@ class Indexer:
                         "events": [m.type for m in messages],
                     },
                 )
-        return conflicted
 
     def _bulk(self, operations: list[dict[str, Any]], changes: dict[str, C]) -> dict[str, C]:
         """Send the operations; the changes whose document someone else wrote meanwhile

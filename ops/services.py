@@ -99,7 +99,10 @@ def start(name: str, env: dict[str, str] | None = None) -> int:
         return running
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
-    env = dict(env or {})
+    env = {
+        "ORDERFLOW_LOG_FILE": str(log_of(name)),
+        **(env or {}),
+    }  # its size bound: orderflow/logs.py
     if name.startswith("worker-") and (port := _worker_port(name, config.load())) is not None:
         env["ORDERFLOW_WORKER_WEB_PORT"] = str(port)
     with log_of(name).open("ab") as log:

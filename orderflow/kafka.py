@@ -43,11 +43,23 @@ def partition_for(spec: TopicSpec, key: str, data: Mapping[str, Any], partitions
     return partition(key, partitions) if chosen is None else chosen
 
 
+# Every producer of ours compresses its batches (the workers' Faust producer too: streams/app.py).
+# zstd over lz4, measured on 6,800 of our records (docs/data-lifecycle.md): zstd leaves 0.87 of
+# a lone record, 0.55 of a batch of 4 and 0.41 of 16, lz4 1.01, 0.78 and 0.68; zstd's cost,
+# 17 us a lone record and under 2 us in batches of 16, is under 2 % of an order's CPU.
+COMPRESSION = "zstd"
+
+
 def producer_settings(bootstrap: str, **extra: Any) -> dict[str, Any]:
     """A confluent-kafka (librdkafka) producer's settings. Its default partitioner is CRC32;
     ours must be murmur2 like Faust's, or a key written by the API and the same key written by
     an agent land in different partitions (docs/architecture.md, "One partitioner")."""
-    return {"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", **extra}
+    return {
+        "bootstrap.servers": bootstrap,
+        "partitioner": "murmur2_random",
+        "compression.type": COMPRESSION,
+        **extra,
+    }
 
 
 def eventually(what: str, call: Callable[[], T], timeout_s: float = 120.0) -> T:

@@ -170,6 +170,7 @@ def build(settings: config.Settings) -> Worker:
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
         producer_linger_ms=settings.producer_linger_ms,
+        producer_compression_type=kafka.COMPRESSION,
         web_bind=settings.worker_web_host,
         web_host=settings.worker_web_host,
         web_port=web_port,

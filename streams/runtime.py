@@ -151,6 +151,7 @@ class Shell:
         log.warning(
             "dead-lettered record",
             extra={
+                "correlation_id": metrics.header(source.headers, "correlation_id") or None,
                 "topic": source.topic,
                 "partition": source.partition,
                 "offset": source.offset,
@@ -607,8 +608,11 @@ def _count_outcomes(messages: list[Message]) -> None:
 
 
 def _log_processed(message: Message, key: str, outputs: list[Message]) -> None:
-    """One line per record decided: an order can be followed through the logs."""
-    log.info(
+    """One line per record decided, at DEBUG (ORDERFLOW_LOG_LEVEL=DEBUG follows an order
+    through the logs): at INFO the hot path writes none, and builds nothing for it."""
+    if not log.isEnabledFor(logging.DEBUG):
+        return
+    log.debug(
         "processed %s",
         message.type,
         extra={

@@ -34,6 +34,8 @@ FAST = {
     "ORDERFLOW_PAYMENT_BACKOFF_S": "0.2",
     # the email cooldown, long enough for a test to meet it, short enough to wait out
     "ORDERFLOW_EMAIL_COOLDOWN_S": "3",
+    # a line per record decided, to follow an order through the logs (test_correlation)
+    "ORDERFLOW_LOG_LEVEL": "DEBUG",
 }
 
 

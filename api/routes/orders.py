@@ -118,7 +118,7 @@ async def _accept(
     )
     await svc.publish(message)
     metrics.ORDERS_ACCEPTED.inc()
-    log.info("order accepted", extra={"order_id": order_id, "correlation_id": correlation_id})
+    log.debug("order accepted", extra={"order_id": order_id, "correlation_id": correlation_id})
     return OrderAccepted(order_id=order_id, correlation_id=correlation_id)
 
 

@@ -81,7 +81,8 @@ def test_the_correlation_id_follows_the_order_everywhere(
             entry = json.loads(line)
             if entry.get("correlation_id") != correlation_id:
                 without.append(f"{log.name}: {line[:300]}")
-    # a line for each record an agent decided (the shell logs "processed"), at least: not for
+    # a line for each record an agent decided (the shell logs "processed" at DEBUG, as the
+    # test session's workers run: tests/conftest.py), at least: not for
     # what nobody of ours decides on record by record (orders.events.v1 is counted by analytics
     # and folded by the indexer; notifications and stock levels are read by neither)
     unlogged = {

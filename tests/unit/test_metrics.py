@@ -170,7 +170,7 @@ def test_a_dead_letter_is_counted_by_consumer_topic_and_reason():
     before = value("orderflow_dead_letters_total", **labels)
     record = SimpleNamespace(
         message=SimpleNamespace(
-            topic="orders.commands.v1", partition=3, offset=9, key=b"k", value=b"\x00"
+            topic="orders.commands.v1", partition=3, offset=9, key=b"k", value=b"\x00", headers=[]
         )
     )
     sent: list[bytes] = []
