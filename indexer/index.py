@@ -1,14 +1,19 @@
 """The Elasticsearch side of the read model: the `orders-v1` index behind the `orders` alias
 (one document per order), `customers-v1` behind the `customers` alias (one document per
-customer_id, indexer/customers.py), and `order-events-v1` (one document per event, order and
-customer events alike, for timeline search and aggregations). Index templates carry the
-mappings, so a rebuilt or re-created index of any family gets them too."""
+customer_id, indexer/customers.py), and the per-event documents (order and customer events
+alike, for timeline search and `/events/recent`) in one index per period of their occurred_at
+behind the `order-events` alias, kept for a retention (EventIndices). Index templates carry
+the mappings, so a rebuilt or re-created index of any family gets them too."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from elasticsearch import Elasticsearch
+
+from orderflow import config
 
 _KEYWORD = {"type": "keyword"}
 _DATE = {"type": "date"}
@@ -96,11 +101,17 @@ EVENTS_MAPPING: dict[str, Any] = {
 SETTINGS = {"number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "1s"}
 
 
-def _template(es: Elasticsearch, name: str, pattern: str, mappings: dict[str, Any]) -> None:
+def _template(
+    es: Elasticsearch,
+    name: str,
+    pattern: str,
+    mappings: dict[str, Any],
+    aliases: dict[str, Any] | None = None,
+) -> None:
     es.indices.put_index_template(
         name=name,
         index_patterns=[pattern],
-        template={"settings": SETTINGS, "mappings": mappings},
+        template={"settings": SETTINGS, "mappings": mappings, "aliases": aliases or {}},
         priority=100,
     )
 
@@ -127,5 +138,68 @@ def ensure_customers_index(es: Elasticsearch, index: str, alias: str) -> None:
     _ensure_index(es, "orderflow-customers", index, CUSTOMERS_MAPPING, alias)
 
 
-def ensure_events_index(es: Elasticsearch, index: str) -> None:
-    _ensure_index(es, "orderflow-order-events", index, EVENTS_MAPPING, alias=None)
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class EventIndices:
+    """The per-event documents over time, as Curator would keep them (this Elasticsearch build
+    has no ILM): an event goes to the index of the period its occurred_at falls in,
+    `<prefix>-2026.12.06` for daily periods, `<prefix>-2026.12.06-143000` for shorter ones;
+    the template puts every index of the family behind `alias`, which readers search. `prune`
+    deletes each index whose newest event is older than the retention, and the indexer writes
+    no event older than that (a rebuild replays every topic from its start): the events kept
+    are those of the last `retention_ms`, so their size is bounded by the event rate times
+    the retention. An index named `<prefix>` alone (made before periods) stays behind the
+    alias until its newest event is past the retention too."""
+
+    prefix: str
+    alias: str
+    period_ms: int
+    retention_ms: int
+    template: str = "orderflow-order-events"
+
+    @classmethod
+    def of(cls, settings: config.Settings) -> EventIndices:
+        return cls(
+            settings.events_index,
+            settings.events_alias,
+            settings.events_index_period_s * 1000,
+            int(settings.events_retention_s * 1000),
+        )
+
+    def index_for(self, occurred_at_ms: int) -> str:
+        start = occurred_at_ms - occurred_at_ms % self.period_ms
+        pattern = "%Y.%m.%d" if self.period_ms % DAY_MS == 0 else "%Y.%m.%d-%H%M%S"
+        return f"{self.prefix}-{time.strftime(pattern, time.gmtime(start / 1000))}"
+
+    def kept(self, occurred_at_ms: int, now_ms: int) -> bool:
+        return occurred_at_ms >= now_ms - self.retention_ms
+
+    def ensure(self, es: Elasticsearch, now_ms: int) -> None:
+        """The template (mappings and alias), the current period's index, and an index of the
+        family made before the alias (an upgrade) behind the alias; idempotent."""
+        alias: dict[str, Any] = {self.alias: {}}
+        _template(es, self.template, f"{self.prefix}*", EVENTS_MAPPING, alias)
+        current = self.index_for(now_ms)
+        if not es.indices.exists(index=current):
+            es.indices.create(index=current)  # the template puts it behind the alias
+        es.indices.put_mapping(index=f"{self.prefix}*", properties=EVENTS_MAPPING["properties"])
+        if es.indices.exists(index=self.prefix):
+            es.indices.put_alias(index=self.prefix, name=self.alias)
+
+    def prune(self, es: Elasticsearch, now_ms: int) -> list[str]:
+        """Delete the indices behind the alias whose newest event is older than the
+        retention (or that hold none), never the current period's; returns their names."""
+        current, cutoff = self.index_for(now_ms), now_ms - self.retention_ms
+        deleted = []
+        for index in sorted(es.indices.get_alias(name=self.alias).body):
+            if index == current:
+                continue
+            newest = es.search(
+                index=index, size=0, aggs={"newest": {"max": {"field": "occurred_at"}}}
+            )["aggregations"]["newest"]["value"]
+            if newest is None or newest < cutoff:
+                es.indices.delete(index=index)
+                deleted.append(index)
+        return deleted

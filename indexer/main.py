@@ -24,13 +24,13 @@ from elasticsearch import ApiError, Elasticsearch
 from elasticsearch import ConnectionError as EsConnectionError
 
 from indexer.customers import CustomerChange, customer_changes, project_customer
-from indexer.index import ensure_customers_index, ensure_events_index, ensure_orders_index
+from indexer.index import EventIndices, ensure_customers_index, ensure_orders_index
 from indexer.projection import customer_id_of, event_document, order_id_of, project
 from orderflow import config, elastic, kafka, metrics, retry
 from orderflow.logs import setup_logging
 from schemas import topics
 from schemas.codec import Codec, DecodeError, dead_letter_headers, for_confluent
-from schemas.events import Message
+from schemas.events import Message, now_millis
 from schemas.registry import RegistryUnavailable, SchemaRegistry
 
 log = logging.getLogger("orderflow.indexer")
@@ -80,7 +80,8 @@ class Indexer:
         # indices
         self.target = target or settings.orders_alias
         self.customers_target = customers_target or settings.customers_alias
-        self.events_index = settings.events_index
+        self.events = EventIndices.of(settings)
+        self._pruned_at = 0.0
         self.consumer = Consumer(
             {
                 "bootstrap.servers": settings.kafka_bootstrap,
@@ -122,7 +123,7 @@ class Indexer:
                 self.es, settings.customers_index, settings.customers_alias
             ),
         )
-        self.retry("create events index", lambda: ensure_events_index(self.es, self.events_index))
+        self.retry("create events index", lambda: self.events.ensure(self.es, now_millis()))
         self.consumer.subscribe([spec.name for spec in TOPICS])
         log.info("indexer consuming %s", [spec.name for spec in TOPICS])
         try:
@@ -130,9 +131,23 @@ class Indexer:
                 records = self.consumer.consume(num_messages=1000, timeout=0.5)
                 if records:
                     self.handle(records)
+                self.prune_events()
         finally:
             self.consumer.close()
             self.dead_letters.flush(10)
+
+    def prune_events(self) -> None:
+        """Now and then (a tenth of an event index's period, ten minutes at most): delete the
+        event indices past their retention, and make the current period's index."""
+        every_s = min(600.0, self.settings.events_index_period_s / 10)
+        if time.monotonic() - self._pruned_at < every_s:
+            return
+        self._pruned_at = time.monotonic()
+        now = now_millis()
+        self.retry("create events index", lambda: self.events.ensure(self.es, now))
+        deleted = self.retry("prune event indices", lambda: self.events.prune(self.es, now))
+        if deleted:
+            log.info("event indices past their retention deleted", extra={"indices": deleted})
 
     def handle(self, records: list[KafkaRecord], live: bool = True) -> None:
         """Fold a batch. Live: park undecodable records and commit offsets afterwards; a
@@ -267,6 +282,7 @@ class Indexer:
         current = {doc["_id"]: doc for doc in found["docs"] if doc.get("found")}
         operations: list[dict[str, Any]] = []
         changed: set[str] = set()
+        now = now_millis()
         for doc_id, change in changes.items():
             doc = current.get(doc_id)
             before = doc["_source"] if doc is not None else None
@@ -288,8 +304,12 @@ class Indexer:
                 operations.append(after)
                 changed.add(doc_id)
             for message in documents.events_of(change):  # one document per event, by event_id
+                occurred_at = message.envelope.occurred_at
+                if not self.events.kept(occurred_at, now):
+                    continue
+                index_of_event = self.events.index_for(occurred_at)
                 operations.append(
-                    {"index": {"_index": self.events_index, "_id": message.envelope.event_id}}
+                    {"index": {"_index": index_of_event, "_id": message.envelope.event_id}}
                 )
                 operations.append(event_document(message))
         conflicted = self._bulk(operations, changes) if operations else {}

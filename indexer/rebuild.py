@@ -23,9 +23,10 @@ from typing import Any
 
 from elasticsearch import Elasticsearch
 
-from indexer.index import ensure_customers_index, ensure_events_index, ensure_orders_index
+from indexer.index import EventIndices, ensure_customers_index, ensure_orders_index
 from indexer.main import Indexer
 from orderflow import config
+from schemas.events import now_millis
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def rebuild(settings: config.Settings, stop: threading.Event | None = None) -> R
     es = Elasticsearch(settings.elasticsearch_url, request_timeout=60)
     ensure_orders_index(es, settings.orders_index, settings.orders_alias)
     ensure_customers_index(es, settings.customers_index, settings.customers_alias)
-    ensure_events_index(es, settings.events_index)
+    EventIndices.of(settings).ensure(es, now_millis())
     stamp = f"{datetime.now(UTC):%Y%m%d%H%M%S}"
     new, new_customers = f"{settings.orders_index}-{stamp}", f"{settings.customers_index}-{stamp}"
     es.indices.create(index=new)

@@ -10,12 +10,13 @@ import httpx
 from confluent_kafka import Producer
 from elasticsearch import Elasticsearch
 
-from indexer.index import ensure_customers_index, ensure_events_index, ensure_orders_index
+from indexer.index import EventIndices, ensure_customers_index, ensure_orders_index
 from orderflow import config, kafka
 from schemas import topics
 from schemas.catalog import COMPATIBILITY, load_catalog
 from schemas.codec import Codec
 from schemas.compat import SubjectOutcome, register_catalog
+from schemas.events import now_millis
 from schemas.registry import SchemaRegistry
 
 log = logging.getLogger("ops.admin")
@@ -89,7 +90,8 @@ def create_index(settings: config.Settings) -> None:
         "create index",
         lambda: ensure_orders_index(es, settings.orders_index, settings.orders_alias),
     )
-    kafka.eventually("create events index", lambda: ensure_events_index(es, settings.events_index))
+    events = EventIndices.of(settings)
+    kafka.eventually("create events index", lambda: events.ensure(es, now_millis()))
     kafka.eventually(
         "create customers index",
         lambda: ensure_customers_index(es, settings.customers_index, settings.customers_alias),
@@ -110,7 +112,7 @@ def init(settings: config.Settings) -> None:
     print(
         f"elasticsearch: index {settings.orders_index} behind alias {settings.orders_alias}, "
         f"index {settings.customers_index} behind alias {settings.customers_alias}, "
-        f"index {settings.events_index}"
+        f"indices {settings.events_index}-<day> behind alias {settings.events_alias}"
     )
 
 

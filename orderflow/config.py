@@ -167,8 +167,20 @@ class Settings:
         default_factory=lambda: _env_float("ORDERFLOW_FRAUD_WINDOW_S", 3600.0)
     )
     orders_index: str = field(default_factory=lambda: _env("ORDERFLOW_ORDERS_INDEX", "orders-v1"))
+    # The per-event documents: one index per period of occurred_at (`<events_index>-<date>`),
+    # all behind `events_alias`; an index whose every event is older than the retention is
+    # deleted (indexer/index.py, EventIndices).
     events_index: str = field(
         default_factory=lambda: _env("ORDERFLOW_EVENTS_INDEX", "order-events-v1")
+    )
+    events_alias: str = field(
+        default_factory=lambda: _env("ORDERFLOW_EVENTS_ALIAS", "order-events")
+    )
+    events_index_period_s: int = field(
+        default_factory=lambda: max(1, _env_int("ORDERFLOW_EVENTS_INDEX_PERIOD_S", 86400))
+    )
+    events_retention_s: float = field(
+        default_factory=lambda: _env_float("ORDERFLOW_EVENTS_RETENTION_S", 30 * 86400.0)
     )
     orders_alias: str = field(default_factory=lambda: _env("ORDERFLOW_ORDERS_ALIAS", "orders"))
     # The customers read model (indexer/customers.py): one document per customer_id

@@ -417,6 +417,6 @@ async def newest_events(
     svc = services(request)
     with elasticsearch():
         found = await svc.es.search(
-            index=svc.settings.events_index, **recent_events_query(limit, type)
+            index=svc.settings.events_alias, **recent_events_query(limit, type)
         )
     return recent_events(limit, type, found.body)

@@ -115,9 +115,9 @@ def test_a_registered_customer_with_a_completed_order_then_deactivated(
     assert doc["order_count"] == 1 and doc["lifetime_value_cents"] == 670  # unchanged
 
     # the customer's own events are in the per-event index too, with its customer_id
-    es.indices.refresh(index=stack.events_index)
+    es.indices.refresh(index=stack.events_alias)
     events = es.search(
-        index=stack.events_index, query={"term": {"customer_id": customer_id}}, size=50
+        index=stack.events_alias, query={"term": {"customer_id": customer_id}}, size=50
     )["hits"]["hits"]
     types = {hit["_source"]["event_type"] for hit in events}
     assert {"CustomerRegistered", "CustomerDeactivated", "OrderPlaced"} <= types, types

@@ -182,8 +182,8 @@ def test_queries_filters_paging_events_index_and_aggregations(
     assert api.get("/orders", params={"status": "LOST"}).status_code == 422
 
     # one document per event in order-events-v1
-    es.indices.refresh(index=stack.events_index)
-    events = es.count(index=stack.events_index, query={"term": {"order_id": ids[0]}})
+    es.indices.refresh(index=stack.events_alias)
+    events = es.count(index=stack.events_alias, query={"term": {"order_id": ids[0]}})
     assert events["count"] == FULL_TIMELINE
 
     after = api.get("/analytics/orders").json()

@@ -335,7 +335,7 @@ def test_recent_events_asks_the_events_index(client, asked):
     assert answer.status_code == 200, answer.text
     assert [e["event_id"] for e in answer.json()["events"]] == ["e-2", "e-1"]
     (search,) = asked
-    assert search["index"] == client.app.state.services.settings.events_index
+    assert search["index"] == client.app.state.services.settings.events_alias
     assert {k: v for k, v in search.items() if k != "index"} == recent_events_query(
         2, "OrderCompleted"
     )

@@ -22,6 +22,7 @@ from indexer.customers import (
     order_entry,
     project_customer,
 )
+from indexer.index import DAY_MS, EventIndices
 from indexer.main import Indexer
 from indexer.projection import amount, event_document, project, timeline_entry
 from schemas import topics
@@ -349,7 +350,7 @@ def indexer() -> Indexer:
     indexer = Indexer.__new__(Indexer)  # no Kafka, registry or real Elasticsearch behind it
     indexer.es = MemoryElasticsearch()  # type: ignore[assignment]
     indexer.target, indexer.customers_target = "orders", "customers"
-    indexer.events_index = "order-events-v1"
+    indexer.events = EventIndices("order-events-v1", "order-events", DAY_MS, 3650 * DAY_MS)
     return indexer
 
 
@@ -362,11 +363,13 @@ def test_the_indexer_writes_orders_then_their_customers(indexer: Indexer):
     assert alice["status"] == "ACTIVE" and alice["lifetime_value_cents"] == 1050
     assert alice["order_count"] == 1 and alice["last_order_at"] == ISO_NOW
     assert bob["status"] == GUEST and bob["orders"]["o2"]["status"] == "PENDING"
-    assert es.source("order-events-v1", _registered().envelope.event_id)["customer_id"] == "alice"
+    registered = _registered().envelope
+    events_index = indexer.events.index_for(registered.occurred_at)  # order-events-v1-<day>
+    assert es.source(events_index, registered.event_id)["customer_id"] == "alice"
 
     writes = es.seq_no
     indexer.write({"o1": order_events, "o2": guest_events}, {"alice": [_registered()]})
-    documents = {key for key in es.docs if key[0] != "order-events-v1"}
+    documents = {key for key in es.docs if not key[0].startswith("order-events-v1")}
     assert es.seq_no - writes == len(es.docs) - len(documents)  # a replay: event documents only
 
 
