@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ops import faust_floor, load, services
+from ops.bench import history
 from ops.bench.kafka_counts import baseline, mean_event_size
 from ops.bench.procfs import machine
 from ops.bench.profiling import RESULTS_DIR, profile
@@ -95,6 +96,10 @@ async def _main(args: Any) -> Report:
 PACED_S = 30  # how long the paced floor runs
 
 
+def _as_json(value: Any) -> Any:
+    return asdict(value) if hasattr(value, "__dataclass_fields__") else str(value)
+
+
 def _saga_feed(settings: config.Settings, latency: Latency) -> float:
     """Records a second the order saga handled in the latency run: the rate at which the
     pipeline feeds its busiest agent, for the paced floor."""
@@ -104,6 +109,15 @@ def _saga_feed(settings: config.Settings, latency: Latency) -> float:
 
 
 def main(args: Any) -> None:
+    if getattr(args, "history", None):
+        settings = config.load()
+        services.up(settings)
+        soaked = asyncio.run(history.soak(settings, args.history, args.interval, args.rate))
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        path = RESULTS_DIR / f"history-{datetime.now(UTC):%Y-%m-%dT%H%M%S}.json"
+        path.write_text(json.dumps(soaked, indent=2, default=_as_json))
+        print(f"\n(figures saved to {path})")
+        return
     report = asyncio.run(_main(args))
     print_report(report)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
