@@ -37,6 +37,8 @@ def _api(_: argparse.Namespace) -> None:
         host=settings.api_host,
         port=settings.api_port,
         log_level="info",
+        # a line per request only when following requests (ORDERFLOW_LOG_LEVEL=DEBUG)
+        access_log=os.environ.get("ORDERFLOW_LOG_LEVEL", "INFO").upper() == "DEBUG",
         loop="uvloop" if settings.event_loop == "uvloop" else "asyncio",
         http="httptools",
     )

@@ -23,9 +23,10 @@ _PARTITION_DIR = re.compile(r"^(?P<topic>.+)-(?P<partition>\d+)$")
 
 
 def _size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    """Bytes on disk (allocated blocks, as `du`): Kafka preallocates each segment's index
+    files at 10 MiB as sparse files, which their apparent size would count."""
+    files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
+    return sum(f.stat().st_blocks * 512 for f in files)
 
 
 def topic_kind(topic: str) -> str:

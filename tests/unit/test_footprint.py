@@ -38,10 +38,12 @@ def test_partition_and_table_bytes_are_summed(tmp_path: Path, monkeypatch: pytes
         (tables / f"orders-{n}.db" / "000.sst").write_bytes(b"x" * size)
     monkeypatch.setattr(footprint, "STACK", tmp_path)
     settings = config.Settings(brokers=1, state_dir=tmp_path / "state")
-    assert footprint.kafka_bytes(settings) == {"history": 150, "commands": 7, "changelogs": 20}
-    assert footprint.rocksdb_bytes(settings) == {"orders": 42}
-    shown = footprint.Footprint(2, {"kafka": footprint.kafka_bytes(settings)}).lines()
-    assert shown[0].startswith("kafka") and "0.1 KiB/order" in shown[0]
+    block = 4096  # bytes on disk: a small file takes one block
+    kafka = footprint.kafka_bytes(settings)
+    assert kafka == {"history": 2 * block, "commands": block, "changelogs": block}
+    assert footprint.rocksdb_bytes(settings) == {"orders": 2 * block}
+    shown = footprint.Footprint(2, {"kafka": kafka}).lines()
+    assert shown[0].startswith("kafka") and "8.0 KiB/order" in shown[0]
 
 
 def test_durations_read_as_seconds():
