@@ -92,8 +92,12 @@ async def soak(
     began = time.monotonic()
     try:
         await bench.stock()
+        run_id = bench.run_id
         while time.monotonic() - began < duration_s:
             at = time.monotonic() - began
+            # each interval's orders under their own customer prefix: the latency run finds
+            # its orders' confirmations by that prefix (at most 10,000 of them)
+            bench.run_id = f"{run_id}-{len(intervals)}"
             latency = await bench.latency(rate, interval_s)
             interval = Interval(at, latency, await asyncio.to_thread(footprint.measure, settings))
             intervals.append(interval)
