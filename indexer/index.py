@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from elasticsearch import Elasticsearch
+from elasticsearch import Elasticsearch, NotFoundError
 
 from orderflow import config
 
@@ -196,10 +196,13 @@ class EventIndices:
         for index in sorted(es.indices.get_alias(name=self.alias).body):
             if index == current:
                 continue
-            newest = es.search(
-                index=index, size=0, aggs={"newest": {"max": {"field": "occurred_at"}}}
-            )["aggregations"]["newest"]["value"]
-            if newest is None or newest < cutoff:
-                es.indices.delete(index=index)
-                deleted.append(index)
+            try:
+                newest = es.search(
+                    index=index, size=0, aggs={"newest": {"max": {"field": "occurred_at"}}}
+                )["aggregations"]["newest"]["value"]
+                if newest is None or newest < cutoff:
+                    es.indices.delete(index=index)
+                    deleted.append(index)
+            except NotFoundError:  # deleted meanwhile (an operator, another pruner): gone
+                continue
         return deleted
