@@ -6,6 +6,7 @@ error shape in api/errors.py."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,9 +37,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             "request but /healthz, /readyz, /metrics and the docs is refused"
         )
     app.state.services = Services(settings)
+    forgetting = asyncio.create_task(app.state.services.forget_old_keys())
     try:
         yield
     finally:
+        forgetting.cancel()
         await app.state.services.close()
 
 

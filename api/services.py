@@ -5,6 +5,7 @@ read-your-writes condition. No business rule lives here."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +25,8 @@ from schemas.registry import RegistryUnavailable, SchemaRegistry
 
 PRODUCER = "api"  # the `producer` of every command the API writes
 T = TypeVar("T")
+
+log = logging.getLogger("orderflow.api")
 
 
 # A worker that cannot be reached. AttributeError: a worker killed while httpx connects can
@@ -81,7 +84,9 @@ class Services:
         self.customers = WorkerInstances(settings.worker_urls("customer"))
         self.inventory = WorkerInstances(settings.worker_urls("inventory"))
         self.analytics = WorkerInstances(settings.worker_urls("analytics"))
-        self.idempotency = IdempotencyStore(settings.state_dir / "api-idempotency")
+        self.idempotency = IdempotencyStore(
+            settings.state_dir / "api-idempotency", config.IDEMPOTENCY_WINDOW_S
+        )
 
     async def publish(self, message: Message) -> None:
         try:
@@ -95,6 +100,15 @@ class Services:
             await self.producer.send(message.topic, message.key, value, headers_for(message))
         except KafkaUnavailable as exc:
             raise HTTPException(503, f"Kafka unavailable, nothing was accepted: {exc}") from exc
+
+    async def forget_old_keys(self) -> None:
+        """Forget Idempotency-Keys older than the window, hourly (the store stays a day's keys;
+        an older key is answered from the read model: api/idempotency.py)."""
+        while True:
+            forgotten = await asyncio.to_thread(self.idempotency.purge)
+            if forgotten:
+                log.info("forgot %d Idempotency-Keys older than the window", forgotten)
+            await asyncio.sleep(3600)
 
     async def close(self) -> None:
         self.producer.close()

@@ -83,6 +83,12 @@ class Settings:
             _env_float("ORDERFLOW_COMMAND_RETENTION_S", 7 * 24 * 3600.0),
         )
     )
+    # How long a finished order's state stays in the saga's, payment's and fulfillment's tables
+    # after it ended (streams/retirement.py); a command that would create such state and is
+    # older than this is refused (dead-lettered `too-old`): it can only be a repeat.
+    retire_after_s: float = field(
+        default_factory=lambda: _env_float("ORDERFLOW_RETIRE_AFTER_S", 7 * 24 * 3600.0)
+    )
     app_id: str = field(default_factory=lambda: _env("ORDERFLOW_APP_ID", "orderflow"))
     # The role a worker process runs (orderflow/roles.py); set by `orderflow worker ROLE`.
     role: str = field(default_factory=lambda: _env("ORDERFLOW_ROLE", ""))

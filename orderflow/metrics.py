@@ -43,6 +43,11 @@ DEAD_LETTERS = Counter(
     "Records parked on <topic>.dlq, by consumer, source topic and reason",
     ["consumer", "topic", "reason"],
 )
+RETIRED = Counter(
+    "orderflow_retired",
+    "Finished orders' keys deleted from an agent's table after the window (streams/retirement.py)",
+    ["table"],
+)
 SAGA_OUTCOMES = Counter(
     "orderflow_saga_outcomes",
     "Terminal events the order saga sent: COMPLETED or CANCELLED:<reason>",

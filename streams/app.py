@@ -11,7 +11,7 @@ changelog topics.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any
@@ -23,7 +23,7 @@ from mode.utils.times import want_seconds
 from orderflow import config, health, kafka, metrics, roles
 from schemas.codec import Codec
 from schemas.registry import SchemaRegistry
-from streams import faust_patches, offsets
+from streams import faust_patches, offsets, retirement
 from streams.runtime import Shell
 
 
@@ -84,6 +84,25 @@ class Worker:
             return self.app.page(path)(routed(guarded))
 
         return install
+
+    def retire(
+        self,
+        table: faust.types.TableT,
+        ended: Callable[[Mapping[str, Any]], bool],
+        creates: Iterable[str],
+    ) -> None:
+        """Retire `table`'s ended keys `retire_after_s` after they ended, and refuse messages of
+        the `creates` types older than that (streams/retirement.py). The sweep ticks ten
+        times per window (between 1 s and 10 min apart), while the tables can be read."""
+        window_s = self.settings.retire_after_s
+        spec = retirement.Retirement(table, ended, frozenset(creates), int(window_s * 1000))
+        self.shell.retires(spec)
+        sweeper = retirement.Sweeper(spec, self.shell.has_left)
+
+        @self.app.timer(interval=min(600.0, max(1.0, window_s / 10)), name=f"retire_{table.name}")
+        async def retire_ended() -> None:
+            if tables_unreadable(self.app) is None:
+                await retirement.sweep(sweeper)
 
     def declare_own_topics(self) -> list[str]:
         """Create the role's changelog topics before the worker starts.

@@ -9,6 +9,8 @@ was read in that version's source):
   until Kafka acknowledged it (`Collection.send_changelog`);
 - `reading` (here): sets Faust's current event (`faust.streams._current_event`) so a table
   write outside a stream's iteration goes to the right partition.
+- `active_stores` (here): the RocksDB of each table partition a worker owns, read for the
+  retirement sweep (streams/retirement.py);
 - `_idempotent_producer` (here): Faust's aiokafka producer writes with idempotence, so a send
   retried after a lost acknowledgement is written once (Faust turns it on only inside
   transactions: `Producer._settings_extra`).
@@ -19,7 +21,7 @@ then add it to SUPPORTED."""
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -101,3 +103,26 @@ class StandInRecord:
     @property
     def tp(self) -> TP:
         return TP(self.topic, self.partition)
+
+
+Items = Callable[[bytes | None], Iterator[tuple[bytes, bytes]]]
+
+
+def active_stores(table: Any) -> Iterator[tuple[int, Items]]:
+    """Per partition of `table` this worker owns as active (not as a standby): its number and
+    a function iterating its keys and stored values from a key on (None: the first), without
+    Faust's own offset record (`Store._dbs`, `Store.offset_key`, as `Store._iteritems` reads
+    them)."""
+    store = table.data
+    actives = table.app.assignor.assigned_actives()
+    topic = table.changelog_topic.get_topic_name()
+    for partition, db in list(store._dbs.items()):
+        if TP(topic, partition) not in actives:
+            continue
+
+        def items(from_key: bytes | None, db: Any = db) -> Iterator[tuple[bytes, bytes]]:
+            for key, value in db.items(from_key=from_key):
+                if key != store.offset_key:
+                    yield key, value
+
+        yield partition, items

@@ -40,6 +40,7 @@ from streams.faust_patches import StandIn, reading
 from streams.lanes import KeyedLanes
 from streams.offsets import Ledger
 from streams.outbox import Outgoing, RecentlySent, Stored, stored_value
+from streams.retirement import Retirement
 
 log = logging.getLogger("orderflow.streams")
 
@@ -80,6 +81,32 @@ class Shell:
         self._sent = RecentlySent()
         # per table: its agent's participant and lanes (decide_here joins those lanes)
         self._lanes: dict[int, tuple[_Participant, KeyedLanes]] = {}
+        # per table: what it retires (streams/retirement.py), so messages too old are refused
+        self._retirements: dict[int, Retirement] = {}
+
+    def retires(self, retirement: Retirement) -> None:
+        """From now on, a message that would create state in `retirement.table` and is older
+        than its window is refused (dead-lettered `too-old`)."""
+        self._retirements[id(retirement.table)] = retirement
+
+    async def _too_old(
+        self, table: faust.types.TableT, state: Any, message: Message, event: faust.EventT | None
+    ) -> bool:
+        """Whether `message` finds no state and would create some, but is older than the
+        table's retirement window: the state it made may have been retired since, so it is a
+        repeat, dead-lettered rather than acted on."""
+        retirement = self._retirements.get(id(table))
+        now = now_millis()
+        if state is not None or retirement is None or not retirement.too_old(message, now):
+            return False
+        age_s = (now - message.envelope.occurred_at) / 1000
+        detail = (
+            f"{message.type} written {age_s:.0f}s ago, longer than the retirement window: "
+            "the state it created may have been retired since"
+        )
+        if event is not None:
+            await self.dead_letter(event, "too-old", detail)
+        return True
 
     def ensure_running(self) -> None:
         """Raise Stopping once the app began to stop. Faust stops the app before its tables
@@ -88,7 +115,7 @@ class Shell:
         if self.app.should_stop:
             raise Stopping(f"{self.consumer} is stopping")
 
-    def _left(self, stored: Stored) -> bool:
+    def has_left(self, stored: Stored) -> bool:
         """Whether a stored outbox is known to have been acknowledged by Kafka."""
         if stored.cause in self._sent:
             return True
@@ -350,6 +377,8 @@ class Shell:
                 if stored.outbox:  # a crash left them: they go out before what follows
                     await self.send_left_over(stored)
                 state = p.load(stored.state) if stored.state is not None else None
+                if await self._too_old(p.table, state, message, event):
+                    continue
             elif decided.cause == cause:  # the same record twice in one batch
                 continue
             else:
@@ -399,6 +428,8 @@ class Shell:
             # out before anything that may follow from them
             await self.send_left_over(stored)
         state = p.load(stored.state) if stored.state is not None else None
+        if await self._too_old(p.table, state, message, event):
+            return None
         try:
             decided = p.decide(state, message, now_millis())
             if inspect.isawaitable(decided):
@@ -446,7 +477,7 @@ class Shell:
 
     async def send_left_over(self, stored: Stored) -> None:
         """Send a stored outbox again unless it is known to have left."""
-        if stored.outbox and not self._left(stored):
+        if stored.outbox and not self.has_left(stored):
             await self.send_encoded(stored.outbox)
             if stored.cause is not None:
                 self._sent.add(stored.cause)

@@ -84,7 +84,15 @@ async def place_order(
                 )
             else:
                 order_id = order_id_for(idempotency_key)
-                accepted = await _accept(svc, payload, order_id, event_id=order_id)
+                # a key this instance does not remember (older than its window, or sent to
+                # another instance): an order the read model has is answered, not placed again
+                known = await read_order(svc, order_id)
+                if known is not None:
+                    accepted = OrderAccepted(
+                        order_id=order_id, correlation_id=known["correlation_id"]
+                    )
+                else:
+                    accepted = await _accept(svc, payload, order_id, event_id=order_id)
                 svc.idempotency.remember(idempotency_key, body_print, accepted.model_dump())
     response.headers["Location"] = f"/orders/{accepted.order_id}"
     response.headers["X-Correlation-ID"] = accepted.correlation_id
@@ -226,7 +234,12 @@ async def cancel_order(order_id: PathOrderId, request: Request) -> JSONResponse:
     first: 202 while it waits. After shipment, or once the order ended otherwise: 409.
     A second cancel of an order already cancelled: 409."""
     svc = services(request)
-    known = await _known_to_saga(svc, order_id, KNOWN_WITHIN_S)
+    try:
+        known = await _known_to_saga(svc, order_id, KNOWN_WITHIN_S)
+    except HTTPException as unknown:
+        if unknown.status_code == 404:
+            await _refuse_if_retired(svc, order_id)
+        raise
     cancel = command(
         "CancelOrder",
         topics.ORDERS_COMMANDS.name,
@@ -288,6 +301,24 @@ async def _known_to_saga(svc: Services, order_id: str, within_s: float) -> dict[
     if view is None:
         raise HTTPException(404, f"order {order_id} not found")
     return view
+
+
+async def _refuse_if_retired(svc: Services, order_id: str) -> None:
+    """An order the saga no longer holds but the read model shows ended was retired from the
+    saga's table after its window (streams/retirement.py): a cancel of it is refused 409 as
+    the saga refused it while it held the order."""
+    doc = await read_order(svc, order_id)
+    if doc is None:
+        return
+    if doc["status"] == statuses.COMPLETED:
+        raise HTTPException(
+            409,
+            f"order {order_id} is {doc['status']}: too late to cancel, it has left the warehouse",
+        )
+    if doc["status"] == statuses.CANCELLED:
+        raise HTTPException(
+            409, f"order {order_id} is already cancelled ({doc.get('cancel_reason')})"
+        )
 
 
 def _summary(view: dict[str, Any]) -> dict[str, Any]:

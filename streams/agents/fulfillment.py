@@ -26,6 +26,7 @@ def install(worker: Worker) -> None:
     shipments_table = worker.table(
         "shipments", "Shipment per order_id: warehouse, stage, next due time"
     )
+    worker.retire(shipments_table, fulfillment.ended, fulfillment.CREATES)
     delays = fulfillment.CarrierDelays(
         ship_ms=int(settings.ship_delay_s * 1000), deliver_ms=int(settings.deliver_delay_s * 1000)
     )

@@ -15,6 +15,7 @@ from streams.outbox import state_of, stored_value
 def install(worker: Worker) -> None:
     app = worker.app
     orders_table = worker.table("orders", "Saga state per order_id")
+    worker.retire(orders_table, order.ended, order.CREATES)
 
     @app.agent(worker.source(*BY_NAME["order"].inputs), name=f"{__name__}.order_saga")
     async def order_saga(stream: faust.StreamT) -> None:

@@ -32,6 +32,7 @@ def install(worker: Worker) -> None:
     payments_table = worker.table(
         "payments", "Payment verdict per order_id (partitioned by customer)"
     )
+    worker.retire(payments_table, payment.ended, payment.CREATES)
     spend_table = worker.table(
         "customer_spend",
         "Authorized spend per customer per fraud window",

@@ -46,6 +46,7 @@ class Shipment:
     correlation_id: str
     last_event_id: str  # the event that put it in its stage (cause of the next tick)
     items: tuple[Mapping[str, Any], ...] = ()
+    ended_at: int | None = None  # when it was delivered or stopped (epoch ms): retired after
 
     @property
     def in_transit(self) -> bool:
@@ -62,6 +63,15 @@ class Shipment:
             {**line, "unit_price": money(line["unit_price"])} for line in data.get("items", ())
         )
         return cls(**{**data, "items": items})
+
+
+def ended(state: Mapping[str, Any]) -> bool:
+    """Whether a stored shipment is finished: delivered or stopped (streams/retirement.py)."""
+    return state.get("stage") not in (SCHEDULED, SHIPPED)
+
+
+# The messages that create a shipment: refused once older than the retirement window.
+CREATES = ("ScheduleFulfillment",)
 
 
 def warehouse_for(country: str) -> str:
@@ -111,7 +121,10 @@ def decide(
         event = _event(
             msg, "FulfillmentCancelled", now, order_id=order_id, warehouse=state.warehouse
         )
-        return replace(state, stage=CANCELLED, last_event_id=event.envelope.event_id), [event]
+        stopped = replace(
+            state, stage=CANCELLED, last_event_id=event.envelope.event_id, ended_at=now
+        )
+        return stopped, [event]
     if isinstance(command, messages.AdvanceShipment) and state.in_transit and now >= state.due_at:
         if state.stage == SCHEDULED:
             event = _event(
@@ -132,7 +145,10 @@ def decide(
         event = _event(
             msg, "OrderDelivered", now, order_id=order_id, tracking_id=tracking_id(order_id)
         )
-        return replace(state, stage=DELIVERED, last_event_id=event.envelope.event_id), [event]
+        delivered = replace(
+            state, stage=DELIVERED, last_event_id=event.envelope.event_id, ended_at=now
+        )
+        return delivered, [event]
     return state, []
 
 

@@ -102,6 +102,7 @@ class OrderState:
     customer_registered: bool = False
     email_of_record: str | None = None
     email_as_of: int | None = None
+    ended_at: int | None = None  # when it ended COMPLETED or CANCELLED (epoch ms): retired after
 
     @property
     def recipient(self) -> str:
@@ -301,7 +302,14 @@ def _refund(state: OrderState, emit: _Emitter) -> tuple[OrderState, list[Message
 
 def _cancel(state: OrderState, reason: str, detail: str, emit: _Emitter) -> Decision:
     """End the order cancelled: give back its stock, refund what was charged, announce it."""
-    state = replace(state, status=CANCELLED, stage=ENDED, cancel_reason=reason, cancel_pending=())
+    state = replace(
+        state,
+        status=CANCELLED,
+        stage=ENDED,
+        cancel_reason=reason,
+        cancel_pending=(),
+        ended_at=emit.now,
+    )
     state, releases = _release_all(state, emit)
     state, refunds = _refund(state, emit)
     cancelled = emit.order_event(state, "OrderCancelled", reason=reason, detail=detail)
@@ -420,7 +428,7 @@ def order_shipped(state: OrderState | None, msg: Message, now: int) -> Decision:
 def order_delivered(state: OrderState | None, msg: Message, now: int) -> Decision:
     if state is None or state.stage != FULFILLING or state.status != SHIPPED:
         return state, []
-    state = replace(state, status=COMPLETED, stage=ENDED)
+    state = replace(state, status=COMPLETED, stage=ENDED, ended_at=now)
     return state, [_Emitter(msg, now).order_event(state, "OrderCompleted")]
 
 
@@ -527,6 +535,15 @@ def decide(state: OrderState | None, msg: Message, now: int) -> Decision:
     recipient = new_state.recipient
     notices = [notification.notice(m, kind, recipient, now) for m, kind in transitions]
     return new_state, [*outputs, *(n for n in notices if n is not None)]
+
+
+def ended(state: Mapping[str, Any]) -> bool:
+    """Whether a stored saga state is a finished order (streams/retirement.py)."""
+    return state.get("stage") == ENDED
+
+
+# The messages that create an order's state: refused once older than the retirement window.
+CREATES = ("PlaceOrder",)
 
 
 def order_page(state: OrderState | None, order_id: str) -> tuple[int, dict[str, Any]]:

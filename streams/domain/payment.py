@@ -50,6 +50,8 @@ class PaymentState:
     reason: str | None = None
     attempts: int = 1
     refunded: bool = False
+    # when its last verdict was made (authorized, declined, refunded; epoch ms): retired after
+    ended_at: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,6 +114,7 @@ def authorize(
         code=verdict.code,
         reason=verdict.reason,
         attempts=verdict.attempts,
+        ended_at=now,
     )
     common = {
         "order_id": state.order_id,
@@ -132,11 +135,24 @@ def authorize(
 def refund(
     state: PaymentState | None, msg: Message, now: int
 ) -> tuple[PaymentState | None, list[Message]]:
-    if state is None or state.outcome != AUTHORIZED:
+    """Refund an authorization once. The saga asks only for what was authorized, so a
+    refund that finds no state is for an authorization retired since (streams/retirement.py):
+    made from the command, which names the amount."""
+    if state is None:
+        asked = messages.typed(msg, messages.RefundPayment)
+        state = PaymentState(
+            order_id=asked.order_id,
+            customer_id=asked.customer_id,
+            outcome=AUTHORIZED,
+            amount=str(money(asked.amount)),
+            currency=asked.currency,
+            authorization_id=derive_id("authorization", asked.order_id),
+        )
+    if state.outcome != AUTHORIZED:
         return state, []  # nothing was charged
     if state.refunded:
         return state, []
-    state = replace(state, refunded=True)
+    state = replace(state, refunded=True, ended_at=now)
     event = msg.caused(
         "PaymentRefunded",
         topics.PAYMENTS_EVENTS.name,
@@ -151,3 +167,13 @@ def refund(
         now,
     )
     return state, [event]
+
+
+def ended(state: Mapping[str, Any]) -> bool:
+    """Every stored payment has its verdict: each is retired a window after its last one
+    (streams/retirement.py); a refund asked later is made from its command (`refund`)."""
+    return True
+
+
+# The messages that create a payment's state: refused once older than the retirement window.
+CREATES = ("AuthorizePayment", "RefundPayment")

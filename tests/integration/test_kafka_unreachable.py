@@ -32,6 +32,6 @@ def test_kafka_down_means_503_not_a_hang(stack: config.Settings, tmp_path, monke
     # the key was not remembered: a retry once Kafka is back creates the order
     from api.idempotency import IdempotencyStore
 
-    store = IdempotencyStore(tmp_path / "api-idempotency")
+    store = IdempotencyStore(tmp_path / "api-idempotency", config.IDEMPOTENCY_WINDOW_S)
     assert store.recall("down-1", "any") is None
     store.close()
