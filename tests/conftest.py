@@ -34,6 +34,9 @@ FAST = {
     "ORDERFLOW_PAYMENT_BACKOFF_S": "0.2",
     # the email cooldown, long enough for a test to meet it, short enough to wait out
     "ORDERFLOW_EMAIL_COOLDOWN_S": "3",
+    # finished orders leave the agents' tables this long after they ended (test_retirement),
+    # longer than any delay the crash test's kills put on a PlaceOrder (older ones are refused)
+    "ORDERFLOW_RETIRE_AFTER_S": "45",
     # a line per record decided, to follow an order through the logs (test_correlation)
     "ORDERFLOW_LOG_LEVEL": "DEBUG",
 }

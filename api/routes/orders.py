@@ -88,8 +88,9 @@ async def place_order(
                 # another instance): an order the read model has is answered, not placed again
                 known = await read_order(svc, order_id)
                 if known is not None:
+                    first = min(known["timeline"], key=lambda entry: entry["occurred_at"])
                     accepted = OrderAccepted(
-                        order_id=order_id, correlation_id=known["correlation_id"]
+                        order_id=order_id, correlation_id=first["correlation_id"]
                     )
                 else:
                     accepted = await _accept(svc, payload, order_id, event_id=order_id)

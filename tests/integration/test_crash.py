@@ -25,6 +25,7 @@ Size and pace: ORDERFLOW_CRASH_ORDERS (default 2000), ORDERFLOW_CRASH_SEED (rand
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import threading
@@ -42,12 +43,13 @@ from confluent_kafka import Consumer, TopicPartition
 from elasticsearch import Elasticsearch
 
 from ops import services
-from orderflow import config
+from orderflow import config, roles
 from schemas import topics
 from schemas.codec import Codec, DecodeError
 from schemas.events import Message
 from schemas.registry import SchemaRegistry
-from streams.domain import analytics
+from streams.domain import analytics, order
+from streams.outbox import Stored
 from tests.conftest import FAST
 from tests.factories import stock
 from tests.kafka_reading import partition_ends, read_range
@@ -60,6 +62,7 @@ PLENTY, PLENTY_STOCK = 12, 2000
 SCARCE, SCARCE_STOCK = 4, 12
 VICTIMS = (*services.WORKERS, "indexer")
 TERMINAL = {"OrderCompleted", "OrderCancelled"}
+SAGA_CHANGELOG = f"{roles.app_id(config.Settings().app_id, 'order')}-orders-changelog"
 VERIFIED_TOPICS = (
     topics.ORDERS_EVENTS.name,
     topics.INVENTORY_EVENTS.name,
@@ -364,6 +367,26 @@ async def _register_all(api_url: str, run: Run, numbers: Iterable[int]) -> None:
             await _register(client, run, n)
 
 
+def _retirements(
+    settings: config.Settings, starts: dict[TopicPartition, int], order_ids: set[str]
+) -> tuple[set[str], set[str]]:
+    """The run's orders deleted from the saga's changelog, and those written again with a
+    state other than ended after that (brought back to life)."""
+    retired: set[str] = set()
+    revived: set[str] = set()
+    for record in read_range(settings, starts):
+        key = record.key().decode() if record.key() else ""
+        if key not in order_ids:
+            continue
+        if record.value() is None:
+            retired.add(key)
+        elif key in retired:
+            state = Stored.from_table(json.loads(record.value())).state
+            if not order.ended(state):
+                revived.add(key)
+    return retired, revived
+
+
 def _wait_ok(api: httpx.Client, path: str, timeout_s: float = 30) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -398,6 +421,7 @@ def test_invariants_hold_while_workers_are_killed(
 
     probe = Consumer({"bootstrap.servers": stack.kafka_bootstrap, "group.id": "crash-probe"})
     starts = partition_ends(probe, VERIFIED_TOPICS)
+    saga_starts = partition_ends(probe, [SAGA_CHANGELOG])
     probe.close()
 
     first_minute = int(time.time()) // 60 * 60
@@ -432,6 +456,13 @@ def test_invariants_hold_while_workers_are_killed(
         f"after {drained:.0f}s; kills {dict(run.kills)}; {len(ours)} events checked"
     )
     assert min(run.kills[v] for v in VICTIMS) >= 2, f"not every victim was killed: {run.kills}"
+
+    # finished orders were retired from the saga's table during the run (the session's short
+    # ORDERFLOW_RETIRE_AFTER_S), and none came back: no live state after its deletion
+    retired, revived = _retirements(stack, saga_starts, set(plans))
+    print(f"{len(retired)} orders retired from the saga's table during the run")
+    assert retired, "no finished order was retired during the run"
+    assert not revived, f"{len(revived)} retired orders came back, e.g. {sorted(revived)[:5]}"
 
     # exactly one terminal outcome per order, and one its scenario allows
     terminals = _terminals(ours, set(plans))
