@@ -105,8 +105,11 @@ def stored_value(table: Any, key: Any) -> Any:
 
 
 def state_of(value: Any) -> Any:
-    """The state inside a table value (for readers other than the shell)."""
-    return Stored.from_table(value).state
+    """The state inside a table value (for readers other than the shell), without decoding
+    its outbox."""
+    if isinstance(value, Mapping) and set(value) == _FIELDS:
+        return value["state"]
+    return value
 
 
 @dataclass

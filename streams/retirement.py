@@ -33,7 +33,7 @@ from orderflow import metrics
 from schemas.events import Message, now_millis
 from streams import changelog
 from streams.faust_patches import StandIn, active_stores, reading
-from streams.outbox import Stored
+from streams.outbox import Stored, state_of
 
 log = logging.getLogger("orderflow.streams")
 
@@ -97,10 +97,13 @@ class Sweeper:
                     self._next[partition] = raw_key
                     break
                 seen += 1
-                value = Stored.from_table(json.loads(raw))
-                state = value.state
+                data = json.loads(raw)
+                state = state_of(data)
                 action = verdict(state, r.ended, now, r.window_ms)
-                if action == KEEP or not self.has_left(value):
+                if action == KEEP:
+                    continue
+                value = Stored.from_table(data)  # its outbox decoded only now
+                if not self.has_left(value):
                     continue
                 key = raw_key.decode()
                 with reading(StandIn(table.changelog_topic.get_topic_name(), partition)):
