@@ -8,7 +8,8 @@ bytes each store keeps (total and per order). After the first interval and at th
 times the order worker's restore from an empty disk: the worker stopped, its RocksDB
 directory moved aside, started again, and timed until it answers ready (its tables replayed
 from their changelogs). Shorten the windows that retire data (ORDERFLOW_EVENTS_RETENTION_S,
-ORDERFLOW_EVENTS_INDEX_PERIOD_S, ...) in the environment of `orderflow up` to see them act
+ORDERFLOW_EVENTS_INDEX_PERIOD_S,
+ORDERFLOW_RETIRE_AFTER_S, ...) in the environment of `orderflow up` to see them act
 within the run; the run prints the windows in force."""
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def windows(settings: config.Settings) -> dict[str, Any]:
         "command_retention_s": settings.command_retention_s,
         "events_index_period_s": settings.events_index_period_s,
         "events_retention_s": settings.events_retention_s,
+        "retire_after_s": settings.retire_after_s,
     }
 
 
