@@ -81,3 +81,65 @@ def test_a_refund_for_a_retired_authorization_is_made_from_the_command_once():
     assert out[0].data["amount"] == Decimal("12.50") and state is not None
     assert state.refunded and state.ended_at == NOW
     assert payment.refund(state, refund, NOW + 1) == (state, [])
+
+
+class _Table(dict):
+    """What the sweep touches of a Faust table: its name, changelog topic, writes, deletes."""
+
+    name = "orders"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deleted: list[str] = []
+
+    def __delitem__(self, key: str) -> None:
+        self.deleted.append(key)
+
+    class changelog_topic:  # the attribute Faust's table has
+        @staticmethod
+        def get_topic_name() -> str:
+            return "orderflow-order-orders-changelog"
+
+
+def _stored(state: dict) -> bytes:
+    return json.dumps({"state": state, "cause": "c", "source": None, "outbox": []}).encode()
+
+
+def _sweeper(monkeypatch, partitions: dict[int, dict[bytes, bytes]], budget: int, left=True):
+    def stores(_table):
+        for partition, rows in partitions.items():
+            yield (
+                partition,
+                lambda start, rows=rows: iter(
+                    sorted((k, v) for k, v in rows.items() if start is None or k >= start)
+                ),
+            )
+
+    monkeypatch.setattr(retirement, "active_stores", stores)
+    table = _Table()
+    rule = retirement.Retirement(table, order.ended, frozenset(order.CREATES), WINDOW)
+    return table, retirement.Sweeper(rule, lambda _stored: left, budget=budget)
+
+
+def test_the_sweep_retires_due_keys_a_budget_at_a_time_and_comes_round_again(monkeypatch):
+    due = {"stage": order.ENDED, "ended_at": NOW - WINDOW}
+    live = {"stage": order.FULFILLING}
+    rows = {f"o{i}".encode(): _stored(due if i % 2 else live) for i in range(6)}
+    table, sweeper = _sweeper(monkeypatch, {0: rows}, budget=4)
+    assert sweeper.sweep(NOW)["retire"] == 2  # o0..o3: o1, o3
+    assert sweeper.sweep(NOW)["retire"] == 1  # o4, o5: o5, then the pass is whole
+    assert sweeper.sweep(NOW)["retire"] == 2  # from the first key again
+    assert table.deleted == ["o1", "o3", "o5", "o1", "o3"]
+
+
+def test_the_sweep_keeps_a_key_whose_outputs_may_not_have_left(monkeypatch):
+    rows = {b"o1": _stored({"stage": order.ENDED, "ended_at": NOW - WINDOW})}
+    _table, sweeper = _sweeper(monkeypatch, {0: rows}, budget=10, left=False)
+    assert sweeper.sweep(NOW) == {"retire": 0, "stamp": 0}
+
+
+def test_the_sweep_stamps_a_state_ended_before_it_had_an_end_time(monkeypatch):
+    rows = {b"o1": _stored({"stage": order.ENDED})}
+    table, sweeper = _sweeper(monkeypatch, {3: rows}, budget=10)
+    assert sweeper.sweep(NOW) == {"retire": 0, "stamp": 1}
+    assert table["o1"]["state"] == {"stage": order.ENDED, "ended_at": NOW}
