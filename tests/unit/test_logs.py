@@ -22,7 +22,11 @@ WRITER = textwrap.dedent(
     from orderflow.logs import keep_log_bounded
     keep_log_bounded(0.02)
     for n in range(6000):
-        print(f"line {n:06d} " + "x" * 40, file=sys.stdout if n % 2 else sys.stderr, flush=True)
+        # one write per line, as logging's handler writes (print writes the line and its
+        # end apart on the unbuffered stderr, and a rotation between them tears the line)
+        out = sys.stdout if n % 2 else sys.stderr
+        out.write(f"line {n:06d} " + "x" * 40 + "\\n")
+        out.flush()
         if n % 50 == 0:
             time.sleep(0.01)
     time.sleep(0.1)
