@@ -307,8 +307,9 @@ async def _known_to_saga(svc: Services, order_id: str, within_s: float) -> dict[
 async def _refuse_if_retired(svc: Services, order_id: str) -> None:
     """An order the saga no longer holds but the read model shows ended was retired from the
     saga's table after its window (streams/retirement.py): a cancel of it is refused 409 as
-    the saga refused it while it held the order."""
-    doc = await read_order(svc, order_id)
+    the saga refused it while it held the order. With the read model away, the saga's 404
+    stands (either way nothing is cancelled)."""
+    doc = await _quietly(read_order(svc, order_id))
     if doc is None:
         return
     if doc["status"] == statuses.COMPLETED:

@@ -52,3 +52,14 @@ def client(tmp_path, monkeypatch):
     with TestClient(api_app.app, headers=EVERY_SCOPE) as test_client:
         test_client.sent = sent  # type: ignore[attr-defined]
         yield test_client
+
+
+def read_model_holds(monkeypatch: pytest.MonkeyPatch, orders: dict[str, dict]) -> None:
+    """The read model, as POST /orders asks it about an Idempotency-Key it does not remember
+    (api/idempotency.py): it holds these order documents and no other."""
+    from api.routes import orders as routes
+
+    async def read_order(_svc: object, order_id: str) -> dict | None:
+        return orders.get(order_id)
+
+    monkeypatch.setattr(routes, "read_order", read_order)

@@ -11,7 +11,8 @@ import pytest
 from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
 from elasticsearch import ApiError, ConnectionTimeout
 
-from tests.unit.conftest import VALID
+from api.idempotency import order_id_for
+from tests.unit.conftest import VALID, read_model_holds
 
 
 def _with(path: str, value):
@@ -85,7 +86,8 @@ def test_a_valid_order_is_accepted_with_location_and_correlation_id(client):
     assert sent.data["payment_scenario"] == "approve"
 
 
-def test_idempotency_key_same_body_same_order_other_body_conflict(client):
+def test_idempotency_key_same_body_same_order_other_body_conflict(client, monkeypatch):
+    read_model_holds(monkeypatch, {})
     headers = {"Idempotency-Key": "k-123"}
     first = client.post("/orders", json=VALID, headers=headers)
     again = client.post("/orders", json=VALID, headers=headers)
@@ -94,6 +96,46 @@ def test_idempotency_key_same_body_same_order_other_body_conflict(client):
     assert len(client.sent) == 1
     other = client.post("/orders", json=_with("items.0.quantity", 3), headers=headers)
     assert other.status_code == 409 and "Idempotency-Key" in other.text
+    assert len(client.sent) == 1
+
+
+def test_a_key_not_remembered_whose_order_the_read_model_has_is_answered_not_placed(
+    client, monkeypatch
+):
+    order_id = order_id_for("k-old")
+    timeline = [
+        {
+            "event_type": "OrderCompleted",
+            "occurred_at": "2026-01-01T00:05:00Z",
+            "correlation_id": "c-2",
+        },
+        {
+            "event_type": "OrderPlaced",
+            "occurred_at": "2026-01-01T00:00:00Z",
+            "correlation_id": "c-1",
+        },
+    ]
+    read_model_holds(monkeypatch, {order_id: {"order_id": order_id, "timeline": timeline}})
+    answer = client.post("/orders", json=VALID, headers={"Idempotency-Key": "k-old"})
+    assert answer.status_code == 202, answer.text
+    assert answer.json() == {"order_id": order_id, "correlation_id": "c-1", "status": "PENDING"}
+    assert client.sent == []  # a retired order is never placed again
+
+
+def test_a_key_not_remembered_while_the_read_model_is_away_is_a_503_placing_nothing(
+    client, monkeypatch
+):
+    async def cannot(*_args, **_kwargs):
+        raise ConnectionTimeout("timed out")
+
+    monkeypatch.setattr(client.app.state.services.es, "get", cannot)
+    answer = client.post("/orders", json=VALID, headers={"Idempotency-Key": "k-away"})
+    assert answer.status_code == 503 and "Elasticsearch" in answer.json()["detail"]
+    assert client.sent == []
+    read_model_holds(monkeypatch, {})  # back: the retry places the order
+    assert (
+        client.post("/orders", json=VALID, headers={"Idempotency-Key": "k-away"}).status_code == 202
+    )
     assert len(client.sent) == 1
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from api import keys
 from api.limits import MAX_BODY_BYTES
-from tests.unit.conftest import VALID
+from tests.unit.conftest import VALID, read_model_holds
 
 ANONYMOUS = {"Authorization": ""}
 
@@ -344,6 +344,19 @@ def test_a_cancel_of_an_order_nobody_knows_is_a_404(client, monkeypatch):
     answer = client.post("/orders/never-placed/cancel")
     assert answer.status_code == 404 and client.sent == []
     assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize(
+    ("status", "words"), [("COMPLETED", "too late"), ("CANCELLED", "already cancelled")]
+)
+def test_a_cancel_of_an_order_retired_from_the_saga_is_refused_from_the_read_model(
+    client, monkeypatch, status, words
+):
+    _saga_answers(client, monkeypatch, [None])
+    read_model_holds(monkeypatch, {"o-old": {"order_id": "o-old", "status": status}})
+    answer = client.post("/orders/o-old/cancel")
+    assert answer.status_code == 409 and words in answer.json()["detail"]
+    assert client.sent == []
 
 
 # --- wait_for knows the way an order goes ---------------------------------------------------

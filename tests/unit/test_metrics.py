@@ -21,7 +21,7 @@ from schemas.events import Message
 from streams.offsets import Ledger
 from streams.runtime import Shell
 from tests.factories import place_order, reply
-from tests.unit.conftest import EVERY_SCOPE, VALID, configure_keys
+from tests.unit.conftest import EVERY_SCOPE, VALID, configure_keys, read_model_holds
 
 TP0 = TP("orders.commands.v1", 3)
 
@@ -228,7 +228,8 @@ def test_requests_are_counted_by_route_template_never_the_raw_path(api_client):
     assert "/orders/some-id" not in scraped.text
 
 
-def test_an_idempotent_repeat_is_not_a_second_accepted_order(api_client):
+def test_an_idempotent_repeat_is_not_a_second_accepted_order(api_client, monkeypatch):
+    read_model_holds(monkeypatch, {})
     before = value("orderflow_orders_accepted_total")
     for _ in range(2):
         answer = api_client.post("/orders", json=VALID, headers={"Idempotency-Key": "k-1"})
