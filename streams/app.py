@@ -26,6 +26,28 @@ from schemas.registry import SchemaRegistry
 from streams import faust_patches, offsets, retirement
 from streams.runtime import Shell
 
+# Each table partition is its own RocksDB. Its writes wait in memtables of this size (two at
+# most) and in the write-ahead log until a memtable is flushed; only then are deleted keys on
+# their way out of the files. Faust's default (64 MiB, three) keeps up to 192 MiB of log and
+# memory per partition before the first flush: ~1 GiB per table with six partitions.
+TABLE_WRITE_BUFFER = {"write_buffer_size": 8 * 1024 * 1024, "max_write_buffer_number": 2}
+
+
+def compaction(retire_after_s: float) -> dict[str, str]:
+    """Topic settings for a compacted changelog, so that a retired key (a tombstone) leaves
+    the topic and a restore replays about one window of keys, not every record ever written.
+    Kafka compacts only closed segments: one rolls every tenth of the window (10 s to 1 h),
+    where the broker's default (7 days or 1 GiB) would keep a week of records open, and is
+    compacted two segments' time later at the latest, however little of the log is dirty. A
+    tombstone stays a day at most (never longer than the window): a reader further behind
+    than that misses it and keeps an ended state, which its owner's sweep retires again."""
+    segment_ms = int(min(3600.0, max(10.0, retire_after_s / 10)) * 1000)
+    return {
+        "segment.ms": str(segment_ms),
+        "max.compaction.lag.ms": str(2 * segment_ms),
+        "delete.retention.ms": str(int(min(86400.0, retire_after_s) * 1000)),
+    }
+
 
 @dataclass(frozen=True)
 class Worker:
@@ -53,7 +75,7 @@ class Worker:
             partitions=self.settings.partitions,
             # bytes keys serialise raw; str keys are encoded on the way in (UTF-8)
             key_type=str if windowed else bytes,
-            options={"driver": "rocksdict"},
+            options={"driver": "rocksdict", **TABLE_WRITE_BUFFER},
             help=help_,
         )
 
@@ -109,7 +131,8 @@ class Worker:
         Faust would create them itself, but after its consumer took a metadata snapshot; a
         table write then compares against the stale snapshot (0 partitions) and the agent
         crashes with PartitionsMismatch until the next rebalance. Names and retention come
-        from Faust's own topic objects. Returns the topics it created."""
+        from Faust's own topic objects, compaction from `compaction`; a topic made before a
+        setting was ours is corrected (an upgrade). Returns the topics it created."""
         wanted: dict[str, dict[str, str]] = {}
         for tab in self.app.tables.values():
             changelog = tab.changelog_topic
@@ -121,15 +144,19 @@ class Worker:
             config_ = {"cleanup.policy": ",".join(policies) or "delete"}
             if changelog.retention is not None:
                 config_["retention.ms"] = str(int(want_seconds(changelog.retention) * 1000))
+            if changelog.compacting:
+                config_.update(compaction(self.settings.retire_after_s))
             wanted[changelog.get_topic_name()] = config_
         settings = self.settings
-        return kafka.ensure_topics(
+        created = kafka.ensure_topics(
             settings.kafka_bootstrap,
             settings.partitions,
             wanted,
             settings.replication_factor,
             settings.min_insync_replicas,
         )
+        kafka.correct_topic_configs(settings.kafka_bootstrap, wanted)
+        return created
 
     def consumer_lag(self) -> Iterator[metrics.LagReading]:
         """Per assigned partition of the agents' topics: its highwater minus the ledger's

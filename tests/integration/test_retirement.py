@@ -9,7 +9,9 @@ retired order never comes back (DESIGN.md, "Over time and in operation"):
 - the original PlaceOrder, written to orders.commands again, is refused as too old
   (orders.commands.dlq) and the saga does not take the order up again;
 - a cancel of the retired orders is refused 409: too late for the completed one, already
-  cancelled for the cancelled one."""
+  cancelled for the cancelled one;
+- while orders keep coming, Kafka compacts the retired order's records out of the saga's
+  changelog (only its tombstone is left), so a restore no longer replays it."""
 
 from __future__ import annotations
 
@@ -60,6 +62,14 @@ def _tombstoned(settings: config.Settings, starts: dict[TopicPartition, int]) ->
         for r in read_range(settings, starts)
         if r.value() is None and r.key()
     }
+
+
+def _states_left(settings: config.Settings, starts: dict[TopicPartition, int], key: str) -> int:
+    """Records of `key` with a value (not deletions) still in the saga's changelog."""
+    saga = {tp: o for tp, o in starts.items() if tp.topic == _changelog(settings, "order")}
+    return sum(
+        1 for r in read_range(settings, saga) if r.key() and r.key().decode() == key and r.value()
+    )
 
 
 def test_a_finished_order_is_retired_and_never_comes_back(
@@ -142,3 +152,12 @@ def test_a_finished_order_is_retired_and_never_comes_back(
         time.sleep(1)
     assert dict(parked[0].headers())["error"] == b"too-old"
     assert not _saga_knows(stack, completed), "a retired order came back to life"
+
+    # orders keep coming (every partition written again), and the retired order's states
+    # are compacted out of the changelog
+    assert _states_left(stack, starts, completed) > 0, "nothing of the order was written"
+    deadline = time.monotonic() + 150
+    while _states_left(stack, starts, completed):
+        assert time.monotonic() < deadline, "the changelog still holds the retired order"
+        assert api.post("/orders", json=order_body(sku, f"cust-ret-{unique}")).status_code == 202
+        time.sleep(3)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from orderflow import config, roles
-from streams.app import build
+from streams.app import build, compaction
 
 EXPECTED = {
     "order": ({"orders"}, {"order_saga"}, {"/orders/{order_id}/"}),
@@ -61,3 +61,17 @@ def test_the_workers_web_servers_listen_on_loopback_and_only_read(
     for route, view in worker.app.web.views.items():  # type: ignore[attr-defined]
         handlers = {m for m in ("get", "post", "put", "patch", "delete") if m in vars(type(view))}
         assert handlers == {"get"}, (route, handlers)
+
+
+@pytest.mark.parametrize(
+    ("window_s", "segment_ms", "tombstone_ms"),
+    [(45, 10_000, 45_000), (1_200, 120_000, 1_200_000), (7 * 86400, 3_600_000, 86_400_000)],
+)
+def test_a_changelog_rolls_and_compacts_within_a_tenth_of_the_window(
+    window_s: float, segment_ms: int, tombstone_ms: int
+) -> None:
+    assert compaction(window_s) == {
+        "segment.ms": str(segment_ms),
+        "max.compaction.lag.ms": str(2 * segment_ms),
+        "delete.retention.ms": str(tombstone_ms),
+    }
