@@ -1,21 +1,19 @@
-"""The customers read model, as a pure fold: a customer's own events (customers.events.v1)
-and what its orders came to -> its document in `customers-v1` (behind the alias `customers`).
-
-Two inputs, each folded so that order and repetition do not matter (as for orders,
-indexer/projection.py):
+"""The customers read model: a customer's own events (customers.events.v1) and what its
+orders came to -> its document in `customers-v1` (behind the alias `customers`).
 
 * the customer's events: a timeline in the order documents' entry shape (unique by event_id,
-  in occurred order), read front to back for the profile. The email of record is the last
-  change's new address, else the registration's; the status the last (de|re)activation's.
-* its orders: a compact map `orders: {order_id: {created_at, total_cents, currency, status}}`,
-  taken from the order documents the indexer has just projected (an order document knows its
-  customer once OrderPlaced was seen; created_at, total and currency never change after).
-  Two entries for one order merge to the one whose status is furthest (projection.RANK, with
-  CANCELLED above all, as it overrides in the order document): an order only moves forward,
-  so whichever of two writes lands last, the map converges to the same entries.
-
-order_count, the lifetime value and last_order_at are computed from the whole map each time,
-never counted up: counting up would count an order read twice (a replay) twice.
+  in occurred order, so order and repetition do not matter, as for orders in
+  indexer/projection.py), read front to back for the profile. The email of record is the
+  last change's new address, else the registration's; the status the last
+  (de|re)activation's.
+* its figures (`Figures`): order_count (distinct orders, cancelled ones too), the lifetime
+  value (total_cents of the COMPLETED orders) and last_order_at, from one aggregation over
+  the orders index per indexer batch, for the customers the batch touches, once the batch's
+  order documents are written and searchable (`figures_query`, `figures_of`). They are
+  computed from the order documents, never counted up, so an order read twice (a replay, a
+  second writer) is never counted twice; and the document keeps no entry per order, so it is
+  the same size after 5 orders or 5,000 (its orders are in the orders index:
+  GET /customers/{id}/orders).
 
 Money: `lifetime_value_cents` (and `lifetime_value`, the same as a decimal string) is the sum
 of total_cents of the COMPLETED orders, across currencies: a customer who paid 10.00 EUR and
@@ -23,80 +21,107 @@ of total_cents of the COMPLETED orders, across currencies: a customer who paid 1
 demo's orders do). `lifetime_value_by_currency` is the honest figure: one entry per
 currency. Cancelled orders count as orders, not as value.
 
-Size: a customer document grows by one small entry (about 100 bytes) per order, and is
-rewritten whole when one of its orders moves on. Fine for people; a customer_id that places
-hundreds of thousands of orders (a marketplace's house account) would want its orders kept
-in an index of their own."""
+Size: the profile, the figures and the customer's own events (registration, email changes,
+(de|re)activations): it grows with what the customer does to its profile, not with orders."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from indexer.projection import RANK, amount, in_occurred_order, timeline_entry
+from indexer.projection import amount, in_occurred_order, timeline_entry
 from schemas.events import Message
-from schemas.statuses import ACTIVE, CANCELLED, COMPLETED, INACTIVE
+from schemas.statuses import ACTIVE, COMPLETED, INACTIVE
 
 # A customer_id seen on orders and never registered (a guest checkout).
 GUEST = "GUEST"
-OrderEntry = dict[str, Any]  # {created_at, total_cents, currency, status}
+# Currencies one customer is expected to pay in, at most (the aggregation's bucket count).
+MAX_CURRENCIES = 64
+
+
+@dataclass(frozen=True)
+class Figures:
+    """What a customer's orders came to, as the orders index holds them."""
+
+    order_count: int = 0
+    completed_cents: Mapping[str, int] = field(default_factory=dict)  # currency -> cents
+    last_order_at: str | None = None
 
 
 @dataclass
 class CustomerChange:
-    """What one batch brings a customer: its own events, and entries of its orders."""
+    """What one batch brings a customer: its own events, and its figures after the batch."""
 
     messages: list[Message] = field(default_factory=list)
-    orders: dict[str, OrderEntry] = field(default_factory=dict)
-
-
-def order_entry(order_doc: Mapping[str, Any]) -> OrderEntry:
-    """The customer's entry for this order document (one with OrderPlaced seen)."""
-    return {
-        "created_at": order_doc["created_at"],
-        "total_cents": order_doc["total_cents"],
-        "currency": order_doc["currency"],
-        "status": order_doc["status"],
-    }
+    figures: Figures = field(default_factory=Figures)
 
 
 def customer_changes(
     order_docs: Iterable[Mapping[str, Any]], events: Mapping[str, list[Message]]
 ) -> dict[str, CustomerChange]:
-    """Per customer_id: the customer events of a batch and the entries of the batch's order
-    documents that name a customer (those without OrderPlaced yet do not)."""
-    changes: dict[str, CustomerChange] = defaultdict(CustomerChange)
-    for customer_id, messages in events.items():
-        changes[customer_id].messages.extend(messages)
+    """Per customer_id: the customer events of a batch, and a change (figures to ask for) for
+    every customer an order document of the batch names (those without OrderPlaced yet do
+    not)."""
+    changes = {customer: CustomerChange(list(messages)) for customer, messages in events.items()}
     for doc in order_docs:
         if doc.get("customer_id"):
-            changes[doc["customer_id"]].orders[doc["order_id"]] = order_entry(doc)
-    return dict(changes)
+            changes.setdefault(doc["customer_id"], CustomerChange())
+    return changes
 
 
-def _progress(entry: OrderEntry) -> tuple[int, str, int, str]:
-    """How far the order had come: its status's rank, CANCELLED last. The other fields never
-    change for one order; they only make this a total order, so merging is deterministic."""
-    status = entry["status"]
-    rank = len(RANK) if status == CANCELLED else RANK.get(status, -1)
-    return rank, entry["created_at"] or "", entry["total_cents"] or 0, entry["currency"] or ""
+def figures_query(customer_ids: Collection[str]) -> dict[str, Any]:
+    """The search over the orders index whose aggregations `figures_of` reads: per customer,
+    its orders, its latest order, and the cents of its completed orders per currency."""
+    return {
+        "size": 0,
+        "query": {"terms": {"customer_id": sorted(customer_ids)}},
+        "aggs": {
+            "customers": {
+                "terms": {
+                    "field": "customer_id",
+                    "size": max(1, len(customer_ids)),
+                    # only the batch's customers match: no ordinals of every customer ever seen
+                    "execution_hint": "map",
+                },
+                "aggs": {
+                    "latest": {
+                        "top_hits": {
+                            "size": 1,
+                            "sort": [{"created_at": "desc"}],
+                            "_source": ["created_at"],
+                        }
+                    },
+                    "completed": {
+                        "filter": {"term": {"status": COMPLETED}},
+                        "aggs": {
+                            "currencies": {
+                                "terms": {"field": "currency", "size": MAX_CURRENCIES},
+                                "aggs": {"cents": {"sum": {"field": "total_cents"}}},
+                            }
+                        },
+                    },
+                },
+            }
+        },
+    }
 
 
-def merge_order_entry(known: OrderEntry | None, seen: OrderEntry) -> OrderEntry:
-    """The entry furthest on (commutative, associative, idempotent: any order of writes and
-    any repetition give the same entry)."""
-    return seen if known is None else max(known, seen, key=_progress)
-
-
-def _lifetime_values(orders: Mapping[str, OrderEntry]) -> dict[str, int]:
-    """Cents of COMPLETED orders, per currency."""
-    by_currency: dict[str, int] = defaultdict(int)
-    for entry in orders.values():
-        if entry["status"] == COMPLETED:
-            by_currency[entry["currency"]] += entry["total_cents"]
-    return dict(by_currency)
+def figures_of(answer: Mapping[str, Any]) -> dict[str, Figures]:
+    """Each customer's figures from the answer to `figures_query` (a customer without orders
+    has no bucket: `Figures()`)."""
+    figures: dict[str, Figures] = {}
+    for bucket in answer["aggregations"]["customers"]["buckets"]:
+        hits = bucket["latest"]["hits"]["hits"]
+        figures[bucket["key"]] = Figures(
+            order_count=bucket["doc_count"],
+            completed_cents={
+                by["key"]: round(by["cents"]["value"])
+                for by in bucket["completed"]["currencies"]["buckets"]
+            },
+            last_order_at=hits[0]["_source"].get("created_at") if hits else None,
+        )
+    return figures
 
 
 def _profile(timeline: list[dict[str, Any]]) -> dict[str, Any]:
@@ -135,38 +160,48 @@ def project_customer(
     customer_id: str,
     current: Mapping[str, Any] | None,
     new: Iterable[Message] = (),
-    orders: Mapping[str, OrderEntry] | None = None,
+    figures: Figures | None = None,
 ) -> dict[str, Any]:
-    """The customer's document after adding `new` customer events and `orders` entries to
-    what `current` already holds."""
+    """The customer's document after adding `new` customer events to what `current` already
+    holds, with `figures` as its orders now come to (None: the figures `current` has)."""
     entries = {entry["event_id"]: entry for entry in (current or {}).get("timeline", [])}
     for message in new:
         entries.setdefault(message.envelope.event_id, timeline_entry(message))
     timeline = in_occurred_order(entries.values())
-    known: dict[str, OrderEntry] = dict((current or {}).get("orders", {}))
-    for order_id, entry in (orders or {}).items():
-        known[order_id] = merge_order_entry(known.get(order_id), entry)
+    if figures is None:
+        figures = _figures_in(current)
 
     profile = _profile(timeline)
-    if profile["status"] is None and known:
+    if profile["status"] is None and figures.order_count:
         profile["status"] = GUEST
-    values = _lifetime_values(known)
-    last_order_at = max((e["created_at"] for e in known.values()), default=None)
+    last_order_at = figures.last_order_at
     moments = [m for m in (timeline[-1]["occurred_at"] if timeline else None, last_order_at) if m]
-    total = sum(values.values())
+    total = sum(figures.completed_cents.values())
     return {
         "customer_id": customer_id,
         **profile,
         # its latest own event or order placed
         "updated_at": max(moments, default=None),
-        "order_count": len(known),
+        "order_count": figures.order_count,
         "lifetime_value_cents": total,
         "lifetime_value": amount(total),
         "lifetime_value_by_currency": [
             {"currency": currency, "value_cents": value, "value": amount(value)}
-            for currency, value in sorted(values.items())
+            for currency, value in sorted(figures.completed_cents.items())
         ],
         "last_order_at": last_order_at,
-        "orders": dict(sorted(known.items())),
         "timeline": timeline,
     }
+
+
+def _figures_in(doc: Mapping[str, Any] | None) -> Figures:
+    if not doc:
+        return Figures()
+    return Figures(
+        order_count=doc.get("order_count", 0),
+        completed_cents={
+            entry["currency"]: entry["value_cents"]
+            for entry in doc.get("lifetime_value_by_currency", [])
+        },
+        last_order_at=doc.get("last_order_at"),
+    )

@@ -83,8 +83,8 @@ CUSTOMERS_MAPPING: dict[str, Any] = {
             "properties": {"currency": _KEYWORD, "value_cents": {"type": "long"}, "value": _KEYWORD}
         },
         "last_order_at": _DATE,
-        # order_id -> {created_at, total_cents, currency, status}: what the figures above are
-        # computed from; stored, not indexed (its keys are order ids)
+        # order_id -> {...}: no longer written (the figures are aggregated from the orders
+        # index); documents written before 2026-12-07 hold it until their next write
         "orders": {"type": "object", "enabled": False},
         "timeline": TIMELINE_ENTRY,
     },

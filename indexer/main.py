@@ -1,7 +1,7 @@
 """The Elasticsearch sink: consumes every order event topic and the customers' events, folds
 them into order documents (indexer/projection.py) and customer documents
 (indexer/customers.py) and writes them in bulk: the orders first, then the customers, whose
-order entries come from the order documents just written. Offsets are committed only after
+figures are aggregated from the order documents just written. Offsets are committed only after
 Elasticsearch acknowledged both (a crash in between reads the batch again, and folding it
 again changes nothing); outages of Elasticsearch or the registry are waited out."""
 
@@ -23,7 +23,14 @@ from confluent_kafka import Message as KafkaRecord
 from elasticsearch import ApiError, Elasticsearch
 from elasticsearch import ConnectionError as EsConnectionError
 
-from indexer.customers import CustomerChange, customer_changes, project_customer
+from indexer.customers import (
+    CustomerChange,
+    Figures,
+    customer_changes,
+    figures_of,
+    figures_query,
+    project_customer,
+)
 from indexer.index import EventIndices, ensure_customers_index, ensure_orders_index
 from indexer.projection import customer_id_of, event_document, order_id_of, project
 from orderflow import config, elastic, kafka, metrics, retry
@@ -56,7 +63,7 @@ class Documents(Generic[C]):
 ORDERS: Documents[list[Message]] = Documents(project, lambda messages: messages, "order_id")
 CUSTOMERS: Documents[CustomerChange] = Documents(
     lambda customer_id, current, change: project_customer(
-        customer_id, current, change.messages, change.orders
+        customer_id, current, change.messages, change.figures
     ),
     lambda change: change.messages,
     "customer_id",
@@ -248,12 +255,19 @@ class Indexer:
         by_customer: Mapping[str, list[Message]] | None = None,
     ) -> None:
         """Fold the batch into the order documents, then into the customer documents: their
-        events, and an entry for each order document that names its customer. The orders'
-        bulk goes first, so a customer's entries come from order documents as folded; a
-        crash between the two bulks is harmless (offsets are committed after both, the batch
-        is read and folded again)."""
+        events, and the figures of every customer the batch touches, aggregated from the
+        orders index once the orders' bulk is searchable (a refresh of that index, once per
+        batch). A crash between the two bulks is harmless (offsets are committed after both,
+        the batch is read and folded again)."""
         orders = self.upsert(self.target, ORDERS, by_order)
         changes = customer_changes(orders.values(), by_customer or {})
+        if not changes:
+            return
+        if orders:
+            self.es.indices.refresh(index=self.target)
+        figures = figures_of(self.es.search(index=self.target, **figures_query(changes)).body)
+        for customer_id, change in changes.items():
+            change.figures = figures.get(customer_id, Figures())
         self.upsert(self.customers_target, CUSTOMERS, changes)
 
     def upsert(

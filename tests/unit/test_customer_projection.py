@@ -1,7 +1,8 @@
-"""The customers read model (indexer/customers.py): a customer's events and its orders' entries
-fold to the same document whatever their order or repetition; and the indexer's write
-(indexer/main.py) derives the entries from the order documents it has just written, against
-an in-memory Elasticsearch with optimistic concurrency."""
+"""The customers read model (indexer/customers.py): a customer's events fold to the same
+document whatever their order or repetition, its figures come from the orders index's
+aggregation; and the indexer's write (indexer/main.py) asks for the figures after the order
+documents are written, against an in-memory Elasticsearch with optimistic concurrency, so
+the document is the same size after 5 orders or 500."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ import pytest
 from indexer.customers import (
     GUEST,
     CustomerChange,
+    Figures,
     customer_changes,
-    merge_order_entry,
-    order_entry,
+    figures_of,
+    figures_query,
     project_customer,
 )
 from indexer.index import DAY_MS, EventIndices
@@ -66,14 +68,8 @@ def _customer_events() -> list[Message]:
     ]
 
 
-def _entry(status: str, at: int = 0, total_cents: int = 1050, currency: str = "EUR") -> dict:
-    created_at = f"2023-11-14T22:13:2{at}.000+00:00"
-    return {
-        "created_at": created_at,
-        "total_cents": total_cents,
-        "currency": currency,
-        "status": status,
-    }
+def _at(second: int) -> str:
+    return f"2023-11-14T22:13:2{second}.000+00:00"
 
 
 # --- the customer's own events ---------------------------------------------------------------
@@ -90,7 +86,7 @@ def test_registration_gives_the_profile_of_record():
     assert doc["registered_at"] == doc["updated_at"] == ISO_NOW
     assert doc["order_count"] == 0 and doc["last_order_at"] is None
     assert doc["lifetime_value_cents"] == 0 and doc["lifetime_value"] == "0.00"
-    assert doc["lifetime_value_by_currency"] == [] and doc["orders"] == {}
+    assert doc["lifetime_value_by_currency"] == [] and "orders" not in doc
 
 
 def test_every_customer_event_is_in_the_timeline_and_shapes_the_profile():
@@ -126,41 +122,23 @@ def test_customer_events_in_any_order_and_repetition_give_the_same_document():
         assert doc == expected
 
 
-# --- its orders ------------------------------------------------------------------------------
+# --- its figures ----------------------------------------------------------------------------
 
 
 def test_a_customer_seen_only_on_orders_is_a_guest_until_registered():
-    guest = project_customer("bob", None, orders={"o1": _entry("PENDING")})
+    guest = project_customer("bob", None, figures=Figures(1, {}, _at(1)))
     assert guest["status"] == GUEST and guest["name"] is None and guest["email"] is None
     assert guest["order_count"] == 1 and guest["registered_at"] is None
-    assert guest["updated_at"] == guest["last_order_at"] == _entry("PENDING")["created_at"]
+    assert guest["updated_at"] == guest["last_order_at"] == _at(1)
     registered = project_customer("bob", guest, [_registered(30_000, key="bob")])
     assert registered["status"] == "ACTIVE" and registered["name"] == "Alice Liddell"
-    assert registered["order_count"] == 1 and registered["orders"] == guest["orders"]
+    assert registered["order_count"] == 1  # no figures given: the document's stay
     assert registered["updated_at"] == registered["registered_at"]  # later than the order
 
 
-def test_lifetime_value_counts_completed_orders_only_and_cancelled_ones_as_orders():
-    orders = {
-        "o1": _entry("COMPLETED", 1, total_cents=1050),
-        "o2": _entry("COMPLETED", 2, total_cents=199),
-        "o3": _entry("CANCELLED", 3, total_cents=10_000),
-        "o4": _entry("SHIPPED", 4, total_cents=500),
-    }
-    doc = project_customer("alice", None, [_registered()], orders)
-    assert doc["order_count"] == 4
-    assert doc["lifetime_value_cents"] == 1249 and doc["lifetime_value"] == "12.49"
-    assert doc["last_order_at"] == orders["o4"]["created_at"]
-    assert doc["updated_at"] == orders["o4"]["created_at"]
-
-
 def test_currencies_are_summed_and_also_kept_apart():
-    orders = {
-        "o1": _entry("COMPLETED", 1, total_cents=1000, currency="EUR"),
-        "o2": _entry("COMPLETED", 2, total_cents=500, currency="USD"),
-        "o3": _entry("COMPLETED", 3, total_cents=1, currency="EUR"),
-    }
-    doc = project_customer("alice", None, orders=orders)
+    figures = Figures(3, {"USD": 500, "EUR": 1001}, _at(3))
+    doc = project_customer("alice", None, figures=figures)
     assert doc["lifetime_value_cents"] == 1501 and doc["lifetime_value"] == "15.01"
     assert doc["lifetime_value_by_currency"] == [
         {"currency": "EUR", "value_cents": 1001, "value": "10.01"},
@@ -168,42 +146,47 @@ def test_currencies_are_summed_and_also_kept_apart():
     ]
 
 
-def test_an_order_entry_only_moves_forward_and_cancelled_is_terminal():
-    assert merge_order_entry(None, _entry("PENDING")) == _entry("PENDING")
-    assert merge_order_entry(_entry("COMPLETED"), _entry("SHIPPED")) == _entry("COMPLETED")
-    assert merge_order_entry(_entry("PENDING"), _entry("CONFIRMED")) == _entry("CONFIRMED")
-    assert merge_order_entry(_entry("CANCELLED"), _entry("CONFIRMED")) == _entry("CANCELLED")
-    assert merge_order_entry(_entry("CONFIRMED"), _entry("CANCELLED")) == _entry("CANCELLED")
+def _bucket(customer_id: str, count: int, latest: str, cents: dict[str, float]) -> dict:
+    """A bucket of the answer to figures_query, in the shape Elasticsearch 8.19 gives."""
+    return {
+        "key": customer_id,
+        "doc_count": count,
+        "latest": {"hits": {"hits": [{"_source": {"created_at": latest}, "sort": [0]}]}},
+        "completed": {
+            "doc_count": len(cents),
+            "currencies": {
+                "buckets": [
+                    {"key": c, "doc_count": 1, "cents": {"value": v}} for c, v in cents.items()
+                ]
+            },
+        },
+    }
 
 
-def test_order_entries_and_customer_events_in_any_order_and_repetition_converge():
-    steps: list[tuple[list[Message], dict[str, dict]]] = [
-        ([_registered()], {}),
-        ([], {"o1": _entry("PENDING", 1)}),
-        ([], {"o1": _entry("CONFIRMED", 1)}),
-        ([], {"o1": _entry("COMPLETED", 1, total_cents=1050)}),
-        ([], {"o2": _entry("PENDING", 2, total_cents=300)}),
-        ([], {"o2": _entry("CANCELLED", 2, total_cents=300)}),
-        ([_event("CustomerDeactivated", 9_000, reason=None)], {"o3": _entry("SHIPPED", 3)}),
-    ]
+def test_the_figures_are_read_from_the_aggregation_and_a_customer_without_orders_has_none():
+    query = figures_query({"bob", "alice"})
+    assert query["size"] == 0 and query["query"] == {"terms": {"customer_id": ["alice", "bob"]}}
+    buckets = [_bucket("alice", 4, _at(4), {"EUR": 1249.0})]
+    answer = {"aggregations": {"customers": {"buckets": buckets}}}
+    assert figures_of(answer) == {"alice": Figures(4, {"EUR": 1249}, _at(4))}
+
+
+def test_figures_and_customer_events_in_any_order_and_repetition_converge():
+    """Batches may fold in any order, or again: the events are a set, and each batch carries
+    the figures the orders index had after it (the last batch's are the latest)."""
+    steps: list[list[Message]] = [[_registered()], [], [_event("CustomerDeactivated", 9_000)]]
+    latest = Figures(3, {"EUR": 1050}, _at(3))
     expected = None
     for permutation in itertools.permutations(steps):
         doc = None
-        for messages, orders in permutation:
-            doc = project_customer("alice", doc, messages, orders)
-        for messages, orders in permutation[:3]:  # some of it again
-            doc = project_customer("alice", doc, messages, orders)
+        for messages in permutation:
+            doc = project_customer("alice", doc, messages, Figures(1, {}, _at(1)))
+        doc = project_customer("alice", doc, list(permutation[0]), latest)
         expected = expected or doc
         assert doc == expected
     assert expected is not None
     assert expected["status"] == "INACTIVE" and expected["order_count"] == 3
-    assert expected["lifetime_value_cents"] == 1050
-    assert {o: e["status"] for o, e in expected["orders"].items()} == {
-        "o1": "COMPLETED",
-        "o2": "CANCELLED",
-        "o3": "SHIPPED",
-    }
-    assert expected["last_order_at"] == _entry("SHIPPED", 3)["created_at"]
+    assert expected["lifetime_value_cents"] == 1050 and expected["last_order_at"] == _at(3)
 
 
 # --- entries from order documents ------------------------------------------------------------
@@ -236,20 +219,18 @@ def _order_events(order_id: str, customer_id: str, *steps: str) -> list[Message]
     return [placed, *later]
 
 
-def test_an_order_document_gives_its_customers_entry():
+def test_the_customers_of_a_batch_are_those_its_order_documents_name_and_its_events_own():
     events = _order_events("o1", "alice", "OrderConfirmed", "OrderCompleted")
     order_doc = project("o1", None, events)
-    assert order_entry(order_doc) == {
-        "created_at": ISO_NOW,
-        "total_cents": 1050,
-        "currency": "EUR",
-        "status": "COMPLETED",
-    }
     unplaced = project("o2", None, events[1:2])  # OrderPlaced not seen yet: no customer
+    bobs = project("o3", None, _order_events("o3", "bob"))
     registered = [_registered()]
-    changes = customer_changes([order_doc, unplaced], {"alice": registered, "carol": []})
-    assert set(changes) == {"alice", "carol"}
-    assert changes["alice"] == CustomerChange(registered, {"o1": order_entry(order_doc)})
+    changes = customer_changes([order_doc, unplaced, bobs], {"alice": registered, "carol": []})
+    assert changes == {
+        "alice": CustomerChange(registered),
+        "carol": CustomerChange([]),
+        "bob": CustomerChange([]),
+    }
 
 
 def test_customer_events_are_event_documents_with_a_customer_id():
@@ -290,6 +271,30 @@ class MemoryElasticsearch:
         self.seq_no = 0
         self.conflicts = 0
         self.meanwhile: dict[str, Any] = {}
+        self.searchable: dict[tuple[str, str], tuple[dict, int]] = {}  # as of the last refresh
+        self.indices = SimpleNamespace(refresh=self.refresh)
+
+    def refresh(self, index: str) -> None:
+        concrete = self.aliases.get(index, index)
+        self.searchable |= {key: doc for key, doc in self.docs.items() if key[0] == concrete}
+
+    def search(self, index: str, size: int, query: dict, aggs: dict) -> SimpleNamespace:
+        """The aggregation of figures_query, over the documents searchable since the last
+        refresh."""
+        concrete, wanted = self.aliases.get(index, index), set(query["terms"]["customer_id"])
+        orders: dict[str, list[dict]] = {}
+        for (in_index, _), (doc, _) in self.searchable.items():
+            if in_index == concrete and doc.get("customer_id") in wanted:
+                orders.setdefault(doc["customer_id"], []).append(doc)
+        buckets = []
+        for customer_id, docs in orders.items():
+            cents: dict[str, float] = {}
+            for doc in docs:
+                if doc["status"] == "COMPLETED":
+                    cents[doc["currency"]] = cents.get(doc["currency"], 0.0) + doc["total_cents"]
+            latest = max(doc["created_at"] for doc in docs)
+            buckets.append(_bucket(customer_id, len(docs), latest, cents))
+        return SimpleNamespace(body={"aggregations": {"customers": {"buckets": buckets}}})
 
     def put(self, index: str, doc_id: str, source: dict) -> None:
         self.seq_no += 1
@@ -362,7 +367,7 @@ def test_the_indexer_writes_orders_then_their_customers(indexer: Indexer):
     alice, bob = es.source("customers", "alice"), es.source("customers", "bob")
     assert alice["status"] == "ACTIVE" and alice["lifetime_value_cents"] == 1050
     assert alice["order_count"] == 1 and alice["last_order_at"] == ISO_NOW
-    assert bob["status"] == GUEST and bob["orders"]["o2"]["status"] == "PENDING"
+    assert bob["status"] == GUEST and bob["order_count"] == 1
     registered = _registered().envelope
     events_index = indexer.events.index_for(registered.occurred_at)  # order-events-v1-<day>
     assert es.source(events_index, registered.event_id)["customer_id"] == "alice"
@@ -371,6 +376,20 @@ def test_the_indexer_writes_orders_then_their_customers(indexer: Indexer):
     indexer.write({"o1": order_events, "o2": guest_events}, {"alice": [_registered()]})
     documents = {key for key in es.docs if not key[0].startswith("order-events-v1")}
     assert es.seq_no - writes == len(es.docs) - len(documents)  # a replay: event documents only
+
+
+def test_a_customers_document_is_the_same_size_after_5_orders_or_500(indexer: Indexer):
+    es: MemoryElasticsearch = indexer.es  # type: ignore[assignment]
+    indexer.write({}, {"alice": [_registered()]})
+    sizes = {}
+    for n in range(500):
+        order_id = f"o{n}"
+        indexer.write({order_id: _order_events(order_id, "alice", "OrderCompleted")})
+        if n + 1 in (5, 500):
+            sizes[n + 1] = len(json.dumps(es.source("customers", "alice")))
+    alice = es.source("customers", "alice")
+    assert alice["order_count"] == 500 and alice["lifetime_value_cents"] == 500 * 1050
+    assert sizes[500] - sizes[5] <= 16, sizes  # five figures two digits longer, no more
 
 
 def test_a_customer_written_meanwhile_is_read_and_folded_again(indexer: Indexer):
