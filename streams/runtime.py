@@ -116,8 +116,9 @@ class Shell:
             raise Stopping(f"{self.consumer} is stopping")
 
     def has_left(self, stored: Stored) -> bool:
-        """Whether a stored outbox is known to have been acknowledged by Kafka."""
-        if stored.cause in self._sent:
+        """Whether a stored outbox is known to have been acknowledged by Kafka (an empty one
+        has nothing to send)."""
+        if not stored.outbox or stored.cause in self._sent:
             return True
         if stored.source is None:
             return False

@@ -18,14 +18,26 @@ import faust
 from faust.web import Request, Response, View
 
 from orderflow.roles import BY_NAME
+from schemas.events import now_millis
 from streams import changelog
 from streams.app import Worker, tables_unreadable
 from streams.domain import analytics
 from streams.faust_patches import reading
+from streams.outbox import state_of
 
 
 def _key(partition: int) -> str:
     return f"partition-{partition}"
+
+
+def counted_types(value: Any) -> list[str]:
+    """The event types of an order already counted, from its `counted` entry: a mapping
+    `{types, ended_at}` (as the sweep may have rewritten it, inside a stored value), or a
+    bare list (written before entries were retired; those stay)."""
+    entry = state_of(value)
+    if isinstance(entry, Mapping):
+        return list(entry.get("types", []))
+    return list(entry or [])
 
 
 class OwnersUnavailable(Exception):
@@ -61,6 +73,9 @@ def install(worker: Worker) -> None:
         .relative_to_stream()  # the minute the record was written to orders.events.v1
     )
     counted = worker.table("counted", "Event types of an order already counted, per order_id")
+    # an order's entry goes a window after its last count (the saga's copies come seconds
+    # after the original; the figures themselves expire after 3 hours)
+    worker.retire(counted, ended=lambda entry: True, creates=())
 
     async def count_batch(events: list[faust.EventT]) -> None:
         """Count a batch of records, in offset order, in two steps: first the figures (each
@@ -80,7 +95,7 @@ def install(worker: Worker) -> None:
                 shell.ensure_running()  # no await between this and the tables' reads
                 with reading(event):  # the record's minute and partition (tables read both)
                     earlier = noted.get(message.key)
-                    seen = earlier[0] if earlier else counted.get(message.key) or []
+                    seen = earlier[0] if earlier else counted_types(counted.get(message.key))
                     if message.type in seen:
                         continue  # a copy the order saga wrote again after a crash
                     key = _key(event.message.partition)
@@ -92,7 +107,7 @@ def install(worker: Worker) -> None:
         async with changelog.acknowledged():
             for order, (types, event) in noted.items():
                 with reading(event):  # the order's partition
-                    counted[order] = types
+                    counted[order] = {"types": types, "ended_at": now_millis()}
 
     @app.agent(worker.source(*BY_NAME["analytics"].inputs), name=f"{__name__}.analytics_agent")
     async def analytics_agent(stream: faust.StreamT) -> None:

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from types import SimpleNamespace
 
 from schemas import topics
 from schemas.events import Message, command
+from streams.agents.analytics import counted_types
 from streams.domain import analytics
+from streams.offsets import Ledger
+from streams.outbox import Stored
+from streams.runtime import Shell
 
 
 def _event(event_type: str, **data: object) -> Message:
@@ -43,3 +48,15 @@ def test_a_minute_is_the_sum_over_partitions():
     sets = [{"orders": "2", "revenue": "10.50", "offset": 7}, None, {"cancellations": "1"}, {}]
     assert analytics.total(sets) == {"orders": "2", "revenue": "10.50", "cancellations": "1"}
     assert Decimal(analytics.total([])["revenue"]) == 0
+
+
+def test_an_orders_counted_types_read_from_every_form_its_entry_has_had():
+    assert counted_types(None) == []
+    assert counted_types(["OrderPlaced"]) == ["OrderPlaced"]  # before entries were retired
+    entry = {"types": ["OrderPlaced", "OrderConfirmed"], "ended_at": 1}
+    assert counted_types(entry) == ["OrderPlaced", "OrderConfirmed"]
+    stamped = Stored(entry).to_json()  # as the sweep rewrites a value
+    assert counted_types(stamped) == ["OrderPlaced", "OrderConfirmed"]
+    # an entry without an outbox has nothing to wait for: the sweep may retire it
+    shell = Shell(SimpleNamespace(), SimpleNamespace(), "t", Ledger(), partitions=6)  # type: ignore[arg-type]
+    assert shell.has_left(Stored.from_table(entry))
