@@ -353,8 +353,16 @@ def main(argv: list[str] | None = None) -> None:
         "CPU per order, p50/p99 POST -> CONFIRMED and bytes on disk per store, and the order "
         "worker's restore time from an empty disk (ops/bench/history.py)",
     )
+    bench.add_argument(
+        "--flash",
+        type=_duration,
+        default=None,
+        metavar="DURATION",
+        help="instead: spread and flash-sale runs (half the orders on one SKU) of this long, "
+        "twice, printing the inventory's CPU per order of each (ops/bench/flash.py)",
+    )
     bench.add_argument("--interval", type=_duration, default=300.0, help="the soak's interval")
-    bench.add_argument("--rate", type=float, default=30.0, help="the soak's orders/s")
+    bench.add_argument("--rate", type=float, default=30.0, help="orders/s of a soak or flash run")
     bench.set_defaults(func=_bench)
     args = parser.parse_args(argv)
     args.func(args)

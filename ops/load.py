@@ -48,8 +48,16 @@ def parse_mix(text: str) -> dict[str, float]:
     return {name: weight / total for name, weight in weights.items()}
 
 
-def order_body(rng: random.Random, scenario: str, customer: str) -> dict[str, Any]:
-    lines = rng.sample(SKUS, rng.randint(1, 3))
+# A flash sale's SKU: `hot_share` of the orders carry a line of it (their other lines spread)
+HOT_SKU = SKUS[0]
+
+
+def order_body(
+    rng: random.Random, scenario: str, customer: str, hot_share: float = 0.0
+) -> dict[str, Any]:
+    lines = rng.sample(SKUS[1:], rng.randint(1, 3))
+    if rng.random() < hot_share:
+        lines[0] = HOT_SKU
     items = [
         {"sku": sku, "quantity": rng.randint(1, 3), "unit_price": price_of(sku)} for sku in lines
     ]
@@ -129,9 +137,11 @@ async def run(
     label: str = "load",
     progress: bool = True,
     on_accepted: Callable[[str, float, int], None] | None = None,
+    hot_share: float = 0.0,
 ) -> LoadResult:
-    """Send `rate * duration_s` orders, one every 1/rate seconds. `on_accepted(order_id,
-    sent_at, n)` is called for each accepted order (n counts accepted orders)."""
+    """Send `rate * duration_s` orders, one every 1/rate seconds, `hot_share` of them with
+    a line of HOT_SKU. `on_accepted(order_id, sent_at, n)` is called for each accepted
+    order (n counts accepted orders)."""
     rng = random.Random(seed)
     mix = mix or MIX
     scenarios, weights = list(mix), list(mix.values())
@@ -181,7 +191,8 @@ async def run(
             await in_flight.acquire()
             scenario = rng.choices(scenarios, weights)[0]
             customer = f"{customer_prefix}-{n % 997}"
-            tasks.append(asyncio.create_task(place(order_body(rng, scenario, customer))))
+            body = order_body(rng, scenario, customer, hot_share)
+            tasks.append(asyncio.create_task(place(body)))
         await asyncio.gather(*tasks)
         result.finished = time.time()
     if bar:

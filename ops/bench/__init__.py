@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ops import faust_floor, load, services
-from ops.bench import history
+from ops.bench import flash, history
 from ops.bench.kafka_counts import baseline, mean_event_size
 from ops.bench.procfs import machine
 from ops.bench.profiling import RESULTS_DIR, profile
@@ -109,6 +109,15 @@ def _saga_feed(settings: config.Settings, latency: Latency) -> float:
 
 
 def main(args: Any) -> None:
+    if getattr(args, "flash", None):
+        settings = config.load()
+        services.up(settings)
+        sale = asyncio.run(flash.flash(settings, args.flash, args.rate))
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        path = RESULTS_DIR / f"flash-{datetime.now(UTC):%Y-%m-%dT%H%M%S}.json"
+        path.write_text(json.dumps(sale, indent=2, default=_as_json))
+        print(f"\n(figures saved to {path})")
+        return
     if getattr(args, "history", None):
         settings = config.load()
         services.up(settings)

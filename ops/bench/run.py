@@ -227,7 +227,9 @@ class Bench:
                 failed = middle
         return steps, best
 
-    async def latency(self, rate: float, duration_s: float, sample_every: int = 10) -> Latency:
+    async def latency(
+        self, rate: float, duration_s: float, sample_every: int = 10, hot_share: float = 0.0
+    ) -> Latency:
         """Steady-state latency: from rest (every consumer caught up, then REST_S for what an
         overload leaves behind: compactions, merges, collections), WARMUP_S of load not
         counted, then `duration_s` measured."""
@@ -270,6 +272,7 @@ class Bench:
             customer_prefix=prefix,
             label=f"latency {rate:>4.0f}/s",
             on_accepted=on_accepted,
+            hot_share=hot_share,
         )
         processes = await sampler.stop()
         measured = [s for s in result.accepted if s.started >= measured_from]

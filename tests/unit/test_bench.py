@@ -34,6 +34,17 @@ def test_every_generated_order_is_a_valid_request(scenario):
         assert (len(unknown) == 1) == (scenario == "unknown_sku")
 
 
+def test_a_flash_sale_puts_its_share_of_orders_on_the_hot_sku_and_spread_orders_none():
+    rng = random.Random(7)
+    hot = [load.HOT_SKU in str(load.order_body(rng, "approve", "c", 0.5)) for _ in range(2000)]
+    assert 900 < sum(hot) < 1100
+    spread = [load.order_body(rng, "approve", "c") for _ in range(500)]
+    assert not any(load.HOT_SKU in str(body) for body in spread)
+    for body in (load.order_body(rng, "approve", "c", 1.0) for _ in range(50)):
+        skus = [item.sku for item in PlaceOrderRequest.model_validate(body).items]
+        assert skus[0] == load.HOT_SKU and len(skus) == len(set(skus))
+
+
 def test_percentiles_by_nearest_rank():
     values = [float(v) for v in range(1, 101)]
     assert load.percentile(values, 50) == 50.0
