@@ -11,6 +11,7 @@ changelog topics.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import wraps
@@ -22,9 +23,11 @@ from mode.utils.times import want_seconds
 
 from orderflow import config, health, kafka, metrics, roles
 from schemas.codec import Codec
+from schemas.events import now_millis
 from schemas.registry import SchemaRegistry
 from streams import faust_patches, offsets, retirement
 from streams.runtime import Shell
+from streams.runtime import Side as Side  # for the agents: they reach the shell here
 
 # Each table partition is its own RocksDB. Its writes wait in memtables of this size (two at
 # most) and in the write-ahead log until a memtable is flushed; only then are deleted keys on
@@ -112,18 +115,24 @@ class Worker:
         table: faust.types.TableT,
         ended: Callable[[Mapping[str, Any]], bool],
         creates: Iterable[str],
+        window_s: float | None = None,
+        clock: Callable[[], int | None] | None = None,
     ) -> None:
-        """Retire `table`'s ended keys `retire_after_s` after they ended, and refuse messages of
-        the `creates` types older than that (streams/retirement.py). The sweep ticks ten
-        times per window (between 1 s and 10 min apart), while the tables can be read."""
-        window_s = self.settings.retire_after_s
+        """Retire `table`'s ended keys `window_s` (default `retire_after_s`) after they ended,
+        by `clock` (default wall time), and refuse messages of the `creates` types older than
+        that (streams/retirement.py). The sweep ticks every second while the tables can be
+        read, and rests a tenth of the window (1 s to 10 min) after each whole pass."""
+        window_s = self.settings.retire_after_s if window_s is None else window_s
         spec = retirement.Retirement(table, ended, frozenset(creates), int(window_s * 1000))
         self.shell.retires(spec)
-        sweeper = retirement.Sweeper(spec, self.shell.has_left)
+        rest_s = min(600.0, max(1.0, window_s / 10))
+        sweeper = retirement.Sweeper(
+            spec, self.shell.has_left, rest_s=rest_s, clock=clock or now_millis
+        )
 
-        @self.app.timer(interval=min(600.0, max(1.0, window_s / 10)), name=f"retire_{table.name}")
+        @self.app.timer(interval=1.0, name=f"retire_{table.name}")
         async def retire_ended() -> None:
-            if tables_unreadable(self.app) is None:
+            if sweeper.due(time.monotonic()) and tables_unreadable(self.app) is None:
                 await retirement.sweep(sweeper)
 
     def declare_own_topics(self) -> list[str]:

@@ -28,6 +28,11 @@ from typing import Any
 from schemas.codec import Headers
 
 _FIELDS = {"state", "cause", "source", "outbox"}
+_SIDE = "side"  # present only when there are side records (run_in_batches, `side`)
+
+
+def _stored_form(value: Any) -> bool:
+    return isinstance(value, Mapping) and set(value) - {_SIDE} == _FIELDS
 
 
 def _b64(data: bytes) -> str:
@@ -67,33 +72,37 @@ class Outgoing:
 @dataclass(frozen=True)
 class Stored:
     """A table value: the state (as the agent's `dump` wrote it), its cause (event id, and
-    where that record was read: topic, partition, offset), the outbox."""
+    where that record was read: topic, partition, offset), the outbox, and the side records
+    its cause wrote beside it (key -> value as stored), which go into the table after it."""
 
     state: Any = None
     cause: str | None = None
     source: tuple[str, int, int] | None = None
     outbox: tuple[Outgoing, ...] = ()
+    side: Mapping[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        value = {
             "state": self.state,
             "cause": self.cause,
             "source": list(self.source) if self.source else None,
             "outbox": [out.to_json() for out in self.outbox],
         }
+        return value | ({_SIDE: dict(self.side)} if self.side else {})
 
     @classmethod
     def from_table(cls, value: Any) -> Stored:
         """A stored value; one written before the outbox existed is a bare state."""
         if value is None:
             return cls()
-        if isinstance(value, Mapping) and set(value) == _FIELDS:
+        if _stored_form(value):
             source = value["source"]
             return cls(
                 state=value["state"],
                 cause=value["cause"],
                 source=(source[0], int(source[1]), int(source[2])) if source else None,
                 outbox=tuple(Outgoing.from_json(out) for out in value["outbox"]),
+                side=dict(value.get(_SIDE, {})),
             )
         return cls(state=value)
 
@@ -107,7 +116,7 @@ def stored_value(table: Any, key: Any) -> Any:
 def state_of(value: Any) -> Any:
     """The state inside a table value (for readers other than the shell), without decoding
     its outbox."""
-    if isinstance(value, Mapping) and set(value) == _FIELDS:
+    if _stored_form(value):
         return value["state"]
     return value
 

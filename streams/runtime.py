@@ -21,9 +21,9 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -57,6 +57,9 @@ class Stopping(Exception):
 
 Decide = Callable[[Any, Message, int], Decision | Awaitable[Decision]]
 Committed = Callable[[Message, Any, Any], None]
+# (state, message, now) -> Decision; with a `Side`: (state, side, message, now) -> (state,
+# side, outputs)
+BatchDecide = Callable[..., tuple[Any, ...]]
 
 
 class Shell:
@@ -79,6 +82,7 @@ class Shell:
         self.side_by_side = side_by_side
         self._topics: dict[str, faust.TopicT] = {}
         self._sent = RecentlySent()
+        self._landed = RecentlySent()  # causes whose side records are in the table
         # per table: its agent's participant and lanes (decide_here joins those lanes)
         self._lanes: dict[int, tuple[_Participant, KeyedLanes]] = {}
         # per table: what it retires (streams/retirement.py), so messages too old are refused
@@ -259,10 +263,11 @@ class Shell:
         self,
         stream: faust.StreamT,
         table: faust.types.TableT,
-        decide: Callable[[Any, Message, int], Decision],
+        decide: BatchDecide,
         load: Callable[[Any], Any],
         dump: Callable[[Any], Any],
         most: int = 500,
+        side: Side | None = None,
     ) -> None:
         """Feed the stream through `decide` a batch at a time (`each_batch`). A batch is
         decided record by record in arrival order (a key's state carries from one of its
@@ -271,8 +276,14 @@ class Shell:
         outputs are sent and acknowledged together, and only then do the records count as
         finished. The crash guarantee is the one of `run`: a key's stored outbox holds every
         output of its records in the batch, and its cause is the last of them (the earlier
-        ones are already in its state, which a decider treats as seen)."""
-        participant = _Participant(table, decide, load, dump, lambda m: m.key, None)
+        ones are already in its state, which a decider treats as seen).
+
+        `side`: each message may also read and write one record of its own beside its key's
+        state, in the same table partition (`Side`); `decide(state, side_state, message,
+        now)` returns (state, side_state, outputs). The side records a key's batch changed are
+        stored inside the key's value with its outbox, then written under their own keys:
+        after a crash between the two, the key's next read writes them again (`_land`)."""
+        participant = _Participant(table, decide, load, dump, lambda m: m.key, None, side)
         await self.each_batch(stream, partial(self._decide_batch, participant, decide), most=most)
 
     async def each_batch(
@@ -355,11 +366,12 @@ class Shell:
     async def _decide_batch(
         self,
         p: _Participant,
-        decide: Callable[[Any, Message, int], Decision],
+        decide: BatchDecide,
         batch: list[faust.EventT],
     ) -> None:
         """Decide a batch (see `run_in_batches`), store each key's state once, send."""
         keys: dict[Any, _Decided] = {}
+        sides: dict[str, Any] = {}  # side key -> its state as decided in this batch
         outgoing: list[Outgoing] = []
         outputs: list[Message] = []
         for event in batch:
@@ -372,6 +384,7 @@ class Shell:
             if decided is None:
                 self.ensure_running()  # no await between this and the read
                 stored = Stored.from_table(stored_value(p.table, key))
+                await self._land(p, stored, event)
                 if stored.cause == cause:  # handled before; its outputs may not have left
                     await self.send_left_over(stored)
                     continue
@@ -384,13 +397,25 @@ class Shell:
                 continue
             else:
                 state = decided.state
+            side_key = p.side.key_of(message) if p.side else None
+            side_state = None
+            if p.side and side_key is not None:
+                self.ensure_running()
+                side_state = (
+                    sides[side_key] if side_key in sides else p.side.read(p.table, side_key)
+                )
             try:
-                new_state, produced = decide(state, message, now_millis())
+                if p.side:
+                    new_state, new_side, produced = decide(state, side_state, message, now_millis())
+                else:
+                    new_state, produced = decide(state, message, now_millis())
+                    new_side = None
             except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
                 await self._cannot_act(message, event, exc)
                 continue
             _log_processed(message, key, produced)
-            if not produced and new_state == state:
+            side_changed = side_key is not None and new_side != side_state
+            if not produced and new_state == state and not side_changed:
                 continue  # nothing changed: nothing to store
             encoded = [await self.encode(output) for output in produced]
             outgoing.extend(encoded)
@@ -398,19 +423,53 @@ class Shell:
             if new_state is not None:
                 source = (event.message.topic, event.message.partition, event.message.offset)
                 earlier = decided.outbox if decided is not None else ()
-                keys[key] = _Decided(new_state, cause, source, earlier + tuple(encoded), event)
+                written = dict(decided.side) if decided is not None else {}
+                if side_changed and p.side and side_key is not None:
+                    sides[side_key] = new_side
+                    written[side_key] = p.side.dump(new_side)
+                keys[key] = _Decided(
+                    new_state, cause, source, earlier + tuple(encoded), event, written
+                )
         if keys:
-            # each key's state with its outputs, in the changelog before they leave
+            # each key's state with its outputs (and side records), in the changelog before
+            # they leave; then the side records under their own keys
             async with changelog.acknowledged():
                 for key, decided in keys.items():
                     with reading(decided.event):  # the key's partition (see `reading`)
                         p.table[key] = Stored(
-                            p.dump(decided.state), decided.cause, decided.source, decided.outbox
+                            p.dump(decided.state),
+                            decided.cause,
+                            decided.source,
+                            decided.outbox,
+                            decided.side,
                         ).to_json()
+            await self._write_sides(p, [(d.side, d.event) for d in keys.values() if d.side])
         await self.send_encoded(outgoing)
         for decided in keys.values():
             self._sent.add(decided.cause)
+            if decided.side:
+                self._landed.add(decided.cause)
         _count_outcomes(outputs)
+
+    async def _land(self, p: _Participant, stored: Stored, event: faust.EventT) -> None:
+        """Write again the side records a stored value holds, unless they are known to be in
+        the table already: a crash may have come between the value and them."""
+        if stored.side and stored.cause is not None and stored.cause not in self._landed:
+            await self._write_sides(p, [(stored.side, event)])
+            self._landed.add(stored.cause)
+
+    async def _write_sides(
+        self, p: _Participant, written: list[tuple[Mapping[str, Any], faust.EventT]]
+    ) -> None:
+        """Side records under their own keys, acknowledged by the changelog, each in the
+        partition of the record that decided it (the partition of its key's state)."""
+        if not written:
+            return
+        async with changelog.acknowledged():
+            for records, event in written:
+                with reading(event):
+                    for side_key, value in records.items():
+                        p.table[side_key] = value
 
     async def _handle(self, p: _Participant, message: Message, event: faust.EventT | None) -> Any:
         """Decide one message with the state of its key: store the new state with the
@@ -615,6 +674,7 @@ class _Decided:
     source: tuple[str, int, int]
     outbox: tuple[Outgoing, ...]
     event: faust.EventT  # its last record: Faust's current event when the state is written
+    side: Mapping[str, Any] = field(default_factory=dict)  # side key -> value as stored
 
 
 @dataclass(frozen=True)
@@ -628,6 +688,22 @@ class _Participant:
     dump: Callable[[Any], Any]
     key_of: Callable[[Message], str]
     committed: Committed | None
+    side: Side | None = None
+
+
+@dataclass(frozen=True)
+class Side:
+    """A record a message reads and writes beside its key's state, in the table partition of
+    that state (inventory: an order's hold on a SKU, streams/domain/inventory.py): its key
+    for a message (None: none), and its JSON form. Side records are stored bare (no outbox)."""
+
+    key_of: Callable[[Message], str | None]
+    load: Callable[[Any], Any]
+    dump: Callable[[Any], Any]
+
+    def read(self, table: Any, key: str) -> Any:
+        value = stored_value(table, key)
+        return None if value is None else self.load(value)
 
 
 def _count_outcomes(messages: list[Message]) -> None:

@@ -12,13 +12,19 @@ item remembers why under the adjustment's event id, so whoever sent it can ask t
 (GET /inventory/{sku}/?adjustment=<event_id>) instead of guessing from the figures. The API
 need not check first: a check there races the reservations decided here anyway.
 
-What became of a hold is remembered for SETTLED_MEMORY_MS of event time (occurred_at) after
-it was released or shipped, then forgotten, so a SKU's state does not grow with every order
-it ever served (it is read and written whole for every command of the SKU). A command comes
-again only when its own partition is read again from the committed offset, seconds behind
-(event time does not move while a worker is down), or as an outbox re-sent by a restarted
-saga, which precedes anything that saga sends later for the order, its release included: far
-inside that memory. A SKU's state is still as large as its orders of the last ten minutes."""
+Each order's hold on a SKU is kept under a key of its own (`hold_key`: the SKU, then the
+order id), in the SKU's own table partition, so a command reads and writes the SKU's summary
+(on_hand, reserved, shipped, price, adjustments) and one hold, however many orders hold the
+SKU: a flash sale's SKU costs per command what any SKU does. The shell writes the hold with
+the summary, crash-safe (streams/runtime.py, side records): the decider is handed the hold
+and returns it, like the state.
+
+What became of a hold (RELEASED, SHIPPED) is remembered SETTLED_MEMORY_MS of event time
+(occurred_at of the SKU's commands) after it was settled, then the worker's sweep retires it
+(streams/retirement.py). A command comes again only when its own partition is read again
+from the committed offset, seconds behind (event time does not move while a worker is down),
+or as an outbox re-sent by a restarted saga, which precedes anything that saga sends later
+for the order, its release included: far inside that memory."""
 
 from __future__ import annotations
 
@@ -46,10 +52,7 @@ PRODUCER = "inventory-agent"
 class StockItem:
     sku: str
     on_hand: int = 0
-    holds: Mapping[str, int] = field(default_factory=dict)  # order_id -> units reserved
-    # order id -> occurred_at (ms) of the release / shipment, kept for SETTLED_MEMORY_MS
-    released: Mapping[str, int] = field(default_factory=dict)  # hold given back
-    shipped_orders: Mapping[str, int] = field(default_factory=dict)  # hold left the warehouse
+    reserved: int = 0  # units held for orders: the sum of the HELD holds
     shipped: int = 0
     recent_adjustments: tuple[str, ...] = ()  # event ids, to apply a redelivered one once
     # event id -> why it was refused, the last ADJUSTMENT_MEMORY of them: a redelivered one
@@ -62,10 +65,9 @@ class StockItem:
     # both None until an adjustment sets them (until then the SKU is not for sale)
     unit_price: str | None = None
     currency: str | None = None
-
-    @property
-    def reserved(self) -> int:
-        return sum(self.holds.values())
+    # Holds stored inside the item before holds had keys of their own (order id -> hold): read
+    # until each is settled and written under its key, settled ones until their memory ends
+    legacy_holds: Mapping[str, Hold] = field(default_factory=dict)
 
     @property
     def available(self) -> int:
@@ -82,12 +84,12 @@ class StockItem:
         }
 
     def to_json(self) -> dict[str, Any]:
+        legacy = {"legacy_holds": {o: h.to_json() for o, h in self.legacy_holds.items()}}
         return {
             "sku": self.sku,
             "on_hand": self.on_hand,
-            "holds": dict(self.holds),
-            "released": dict(self.released),
-            "shipped_orders": dict(self.shipped_orders),
+            "reserved": self.reserved,
+            **(legacy if self.legacy_holds else {}),
             "shipped": self.shipped,
             "recent_adjustments": list(self.recent_adjustments),
             "refused_adjustments": dict(self.refused_adjustments),
@@ -98,12 +100,15 @@ class StockItem:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> StockItem:
+        legacy = {o: Hold.from_json(h) for o, h in data.get("legacy_holds", {}).items()}
+        if "holds" in data:  # stored before holds had keys of their own
+            legacy = _inside(data)
+        reserved = data.get("reserved")
         return cls(
             sku=data["sku"],
             on_hand=int(data["on_hand"]),
-            holds=dict(data.get("holds", {})),
-            released=_settled(data.get("released", {})),
-            shipped_orders=_settled(data.get("shipped_orders", {})),
+            reserved=int(reserved) if reserved is not None else sum(data["holds"].values()),
+            legacy_holds=legacy,
             shipped=int(data.get("shipped", 0)),
             recent_adjustments=tuple(data.get("recent_adjustments", ())),
             refused_adjustments=dict(data.get("refused_adjustments", {})),
@@ -113,25 +118,73 @@ class StockItem:
         )
 
 
-Decision = tuple[StockItem | None, list[Message]]
-
 SETTLED_MEMORY_MS = 10 * 60 * 1000
+HELD, RELEASED, SHIPPED = "HELD", "RELEASED", "SHIPPED"
 
 
-def _settled(data: Mapping[str, int] | list[str]) -> dict[str, int]:
-    """Stored settled holds; a list (the form before they were dated) dates them 0, so the
-    next change of the item forgets them."""
-    if isinstance(data, list):
-        return dict.fromkeys(data, 0)
-    return {order_id: int(at) for order_id, at in data.items()}
+@dataclass(frozen=True)
+class Hold:
+    """What one order holds of one SKU: `units` HELD, then RELEASED (given back) or SHIPPED
+    (left the warehouse) at `ended_at` (occurred_at of the command, ms)."""
+
+    units: int
+    status: str = HELD
+    ended_at: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"units": self.units, "status": self.status, "ended_at": self.ended_at}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Hold:
+        ended_at = data.get("ended_at")
+        return cls(int(data["units"]), data["status"], None if ended_at is None else int(ended_at))
 
 
-def _remember(settled: Mapping[str, int], order_id: str, at: int) -> dict[str, int]:
-    """Add a settled hold, forgetting those settled more than SETTLED_MEMORY_MS before it."""
+# (the item, the order's hold, what to send)
+Decision = tuple[StockItem | None, Hold | None, list[Message]]
+
+
+def hold_key(sku: str, order_id: str) -> str:
+    """The key of an order's hold on a SKU, beside the SKU's own key in the stock table ('/'
+    is in no SKU: api/models.py, KEY)."""
+    return f"{sku}/{order_id}"
+
+
+def hold_of(msg: Message) -> str | None:
+    """The hold a command reads and writes: an order line's; an adjustment has none."""
+    order_id = msg.data.get("order_id") if msg.type in LINE_COMMANDS else None
+    return hold_key(msg.key, order_id) if order_id else None
+
+
+def hold_ended(value: Mapping[str, Any]) -> bool:
+    """For the sweep (streams/retirement.py): a hold settled, its `ended_at` the start of its
+    memory. A SKU's own item never ends."""
+    return value.get("status") in (RELEASED, SHIPPED) and "units" in value
+
+
+def _inside(data: Mapping[str, Any]) -> dict[str, Hold]:
+    """The holds an item stored before holds had keys of their own: open ones, and settled
+    ones dated when settled (a list, the form before they were dated, dates them 0)."""
+    holds = {order_id: Hold(int(units)) for order_id, units in data["holds"].items()}
+    for field_name, status in (("released", RELEASED), ("shipped_orders", SHIPPED)):
+        settled = data.get(field_name, {})
+        dated = dict.fromkeys(settled, 0) if isinstance(settled, list) else settled
+        holds.update({o: Hold(0, status, int(at)) for o, at in dated.items()})
+    return holds
+
+
+def _forget_legacy(item: StockItem, order_id: str, at: int) -> StockItem:
+    """The item without `order_id`'s legacy hold (it is stored under its key from now on) and
+    without legacy settled holds past their memory at event time `at`."""
+    if not item.legacy_holds:
+        return item
     horizon = at - SETTLED_MEMORY_MS
-    kept = {oid: when for oid, when in settled.items() if when >= horizon}
-    kept[order_id] = at
-    return kept
+    kept = {
+        o: h
+        for o, h in item.legacy_holds.items()
+        if o != order_id and (h.status == HELD or (h.ended_at or 0) >= horizon)
+    }
+    return replace(item, legacy_holds=kept)
 
 
 def _level(item: StockItem, cause: Message, now: int) -> Message:
@@ -150,6 +203,7 @@ def _level(item: StockItem, cause: Message, now: int) -> Message:
 
 # What the order saga asks of a SKU for one order line.
 Line = messages.ReserveStock | messages.ReleaseStock | messages.ShipStock
+LINE_COMMANDS = ("ReserveStock", "ReleaseStock", "ShipStock")
 
 
 def _answer(event_type: str, cause: Message, line: Line, now: int, **extra: Any) -> Message:
@@ -196,7 +250,9 @@ def _price_refusal(adjust: messages.AdjustStock) -> str | None:
     return None
 
 
-def adjust_stock(item: StockItem | None, msg: Message, now: int) -> Decision:
+def adjust_stock(
+    item: StockItem | None, msg: Message, now: int
+) -> tuple[StockItem | None, list[Message]]:
     adjust = messages.typed(msg, messages.AdjustStock)
     event_id = msg.envelope.event_id
     # A SKU never stocked gets an item even when its first adjustment is refused: the
@@ -255,16 +311,16 @@ def _price_mismatch(item: StockItem, line: messages.ReserveStock) -> bool:
     return line.currency is not None and line.currency.upper() != item.currency
 
 
-def reserve_stock(item: StockItem | None, msg: Message, now: int) -> Decision:
+def reserve_stock(item: StockItem | None, hold: Hold | None, msg: Message, now: int) -> Decision:
     line = messages.typed(msg, messages.ReserveStock)
-    order_id = line.order_id
     if item is None or not item.stocked:
-        return item, [_answer("StockRejected", msg, line, now, reason=UNKNOWN_SKU, available=0)]
-    if order_id in item.holds or order_id in item.released or order_id in item.shipped_orders:
+        rejected = _answer("StockRejected", msg, line, now, reason=UNKNOWN_SKU, available=0)
+        return item, hold, [rejected]
+    if hold is not None:
         # Already decided for this order: answer the same way again.
-        if order_id in item.holds:
-            return item, [_answer("StockReserved", msg, line, now)]
-        return item, []
+        if hold.status == HELD:
+            return item, hold, [_answer("StockReserved", msg, line, now)]
+        return item, hold, []
     refusal = None
     if item.unit_price is None:
         refusal = UNKNOWN_SKU  # stocked but never priced: not for sale
@@ -276,47 +332,56 @@ def reserve_stock(item: StockItem | None, msg: Message, now: int) -> Decision:
         rejected = _answer(
             "StockRejected", msg, line, now, reason=refusal, available=item.available
         )
-        return item, [rejected]
-    updated = replace(item, holds={**item.holds, order_id: line.quantity})
-    return updated, [_answer("StockReserved", msg, line, now), _level(updated, msg, now)]
+        return item, None, [rejected]
+    updated = replace(item, reserved=item.reserved + line.quantity)
+    reserved = [_answer("StockReserved", msg, line, now), _level(updated, msg, now)]
+    return updated, Hold(line.quantity), reserved
 
 
-def release_stock(item: StockItem | None, msg: Message, now: int) -> Decision:
+def release_stock(item: StockItem | None, hold: Hold | None, msg: Message, now: int) -> Decision:
     line = messages.typed(msg, messages.ReleaseStock)
-    order_id = line.order_id
-    if item is None or order_id not in item.holds:
-        return item, []
-    holds = {oid: units for oid, units in item.holds.items() if oid != order_id}
-    released = _remember(item.released, order_id, msg.envelope.occurred_at)
-    updated = replace(item, holds=holds, released=released)
-    return updated, [_answer("StockReleased", msg, line, now), _level(updated, msg, now)]
+    if item is None or hold is None or hold.status != HELD:
+        return item, hold, []
+    updated = replace(item, reserved=item.reserved - hold.units)
+    released = Hold(hold.units, RELEASED, msg.envelope.occurred_at)
+    return updated, released, [_answer("StockReleased", msg, line, now), _level(updated, msg, now)]
 
 
-def ship_stock(item: StockItem | None, msg: Message, now: int) -> Decision:
+def ship_stock(item: StockItem | None, hold: Hold | None, msg: Message, now: int) -> Decision:
     line = messages.typed(msg, messages.ShipStock)
-    order_id = line.order_id
-    if item is None or order_id not in item.holds:
-        return item, []  # never held, released, or shipped already
-    units = item.holds[order_id]
-    holds = {oid: held for oid, held in item.holds.items() if oid != order_id}
+    if item is None or hold is None or hold.status != HELD:
+        return item, hold, []  # never held, released, or shipped already
     updated = replace(
         item,
-        holds=holds,
-        on_hand=item.on_hand - units,
-        shipped=item.shipped + units,
-        shipped_orders=_remember(item.shipped_orders, order_id, msg.envelope.occurred_at),
+        reserved=item.reserved - hold.units,
+        on_hand=item.on_hand - hold.units,
+        shipped=item.shipped + hold.units,
     )
-    return updated, [_answer("StockShipped", msg, line, now), _level(updated, msg, now)]
+    shipped = Hold(hold.units, SHIPPED, msg.envelope.occurred_at)
+    return updated, shipped, [_answer("StockShipped", msg, line, now), _level(updated, msg, now)]
 
 
-HANDLERS: dict[str, Callable[[StockItem | None, Message, int], Decision]] = {
-    "AdjustStock": adjust_stock,
+LINES: dict[str, Callable[[StockItem | None, Hold | None, Message, int], Decision]] = {
     "ReserveStock": reserve_stock,
     "ReleaseStock": release_stock,
     "ShipStock": ship_stock,
 }
 
 
-def decide(item: StockItem | None, msg: Message, now: int) -> Decision:
-    handler = HANDLERS.get(msg.type)
-    return handler(item, msg, now) if handler else (item, [])
+def decide(item: StockItem | None, hold: Hold | None, msg: Message, now: int) -> Decision:
+    """A command on a SKU: its item, and the hold of the order the command is about (`hold_of`;
+    None for an adjustment, or an order that holds nothing yet) -> the item, that hold, and
+    what to send. An item stored before holds had keys may still hold the order's hold."""
+    if msg.type == "AdjustStock":
+        updated, out = adjust_stock(item, msg, now)
+        return updated, None, out
+    handler = LINES.get(msg.type)
+    if handler is None:
+        return item, hold, []
+    order_id = msg.data.get("order_id", "")
+    if hold is None and item is not None and order_id in item.legacy_holds:
+        hold = item.legacy_holds[order_id]
+        item = _forget_legacy(item, order_id, msg.envelope.occurred_at)
+    elif item is not None:
+        item = _forget_legacy(item, "", msg.envelope.occurred_at)
+    return handler(item, hold, msg, now)

@@ -259,9 +259,9 @@ def test_a_line_priced_otherwise_than_the_inventory_ends_the_order_price_mismatc
         "corr",
         "test",
     )
-    item, _ = inventory.decide(None, stocked, NOW)
+    item, _, _ = inventory.decide(None, None, stocked, NOW)
     state, out = _placed(place_order(lines={"A": 1}))
-    item, answer = inventory.decide(item, out[1], NOW)
+    item, _, answer = inventory.decide(item, None, out[1], NOW)
     assert types(answer) == ["StockRejected"]
     state, after = _run(state, answer[0])
     assert state.cancel_reason == "PRICE_MISMATCH" and types(after) == ["OrderCancelled"]

@@ -16,7 +16,7 @@ from faust.types import TP
 from schemas.events import Message
 from streams.offsets import Ledger
 from streams.outbox import Outgoing, RecentlySent, Stored, state_of
-from streams.runtime import Shell
+from streams.runtime import Shell, Side
 from tests.factories import place_order, reply
 
 TP0 = TP("orders.commands.v1", 1)
@@ -312,3 +312,65 @@ def test_a_stopping_worker_decides_nothing_more_and_finishes_nothing(loop: str) 
     asyncio.run(_agent(shell, kafka, [PLACED, RESERVED], _decide(calls)))
     assert calls == [] and kafka.sent == [] and kafka.table == {}
     assert shell.ledger.frontier.get(TP0, 0) == 0  # nothing finished: read again
+
+
+class _Ordered(dict[str, Any]):
+    """A table that records the order of its writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.order: list[str] = []
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.order.append(key)
+        super().__setitem__(key, value)
+
+
+def _with_side(calls: list[str]) -> Any:
+    """A decider whose messages each also count on a record of their own ("<key>/<order>")."""
+
+    def decide(state: Any, side: Any, message: Message, now: int) -> Any:
+        calls.append(message.type)
+        return (state or 0) + 1, (side or 0) + 1, [reply(message, "Done", "t", order_id="o-1")]
+
+    return decide
+
+
+SIDE = Side(lambda m: f"{m.key}/o-1", load=lambda v: v, dump=lambda v: v)
+
+
+async def _side_agent(shell: Shell, kafka: Kafka, messages: list[Message], decide: Any) -> None:
+    await shell.run_in_batches(
+        _stream(messages),
+        kafka.table,  # type: ignore[arg-type]
+        decide,
+        load=lambda stored: stored,
+        dump=lambda state: state,
+        side=SIDE,
+    )
+
+
+def test_a_side_record_is_stored_with_its_keys_state_then_under_its_own_key_then_sent() -> None:
+    table = _Ordered()
+    kafka = Kafka(table)
+    calls: list[str] = []
+    asyncio.run(_side_agent(_shell(kafka), kafka, [PLACED, RESERVED], _with_side(calls)))
+    assert table.order == ["o-1", "o-1/o-1"]  # the key's value (with the side record) first
+    stored = Stored.from_table(table["o-1"])
+    assert stored.state == 2 and stored.side == {"o-1/o-1": 2} and table["o-1/o-1"] == 2
+    _, table_when_sent = kafka.sent[0]
+    assert table_when_sent["o-1/o-1"] == 2  # in the table before any output left
+
+
+def test_a_side_record_lost_in_a_crash_is_written_again_when_its_key_is_read() -> None:
+    """The crash came after the key's value and before its side record: the record read
+    again finds its value, writes the side record from it, and sends the outputs again."""
+    done = reply(PLACED, "Done", "t", order_id="o-1")
+    codec_form = Outgoing("t", b"o-1", done.type.encode(), [])
+    kafka = Kafka(
+        {"o-1": Stored(1, PLACED.envelope.event_id, None, (codec_form,), {"o-1/o-1": 1}).to_json()}
+    )
+    calls: list[str] = []
+    asyncio.run(_side_agent(_shell(kafka), kafka, [PLACED], _with_side(calls)))
+    assert calls == [] and kafka.table["o-1/o-1"] == 1  # not decided again: landed
+    assert [value for value, _ in kafka.sent] == ["Done"]

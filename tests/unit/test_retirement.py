@@ -143,3 +143,18 @@ def test_the_sweep_stamps_a_state_ended_before_it_had_an_end_time(monkeypatch):
     table, sweeper = _sweeper(monkeypatch, {3: rows}, budget=10)
     assert sweeper.sweep(NOW) == {"retire": 0, "stamp": 1}
     assert table["o1"]["state"] == {"stage": order.ENDED, "ended_at": NOW}
+
+
+def test_a_walked_partition_waits_for_the_others_and_a_whole_pass_rests(monkeypatch):
+    due = {"stage": order.ENDED, "ended_at": NOW - WINDOW}
+    small = {b"s1": _stored(due)}
+    large = {f"o{i}".encode(): _stored(due) for i in range(6)}
+    table, sweeper = _sweeper(monkeypatch, {0: small, 1: large}, budget=4)
+    sweeper.rest_s = 60.0
+    assert sweeper.sweep(NOW, monotonic=0.0)["retire"] == 3  # s1, o0, o1: two keys each
+    assert sweeper.due(0.0)
+    # the small one was walked: the large one alone, o2..o5, which ends the pass
+    assert sweeper.sweep(NOW, monotonic=1.0)["retire"] == 4
+    assert not sweeper.due(60.9) and sweeper.due(61.0)  # rests, then from the first keys
+    assert sweeper.sweep(NOW, monotonic=61.0)["retire"] == 3
+    assert table.deleted == ["s1", "o0", "o1", "o2", "o3", "o4", "o5", "s1", "o0", "o1"]

@@ -74,7 +74,7 @@ def _stocked_item() -> tuple[inventory.StockItem, str]:
         msg = command(
             "AdjustStock", topics.INVENTORY_COMMANDS.name, "A", {"sku": "A", **data}, "c", "test"
         )
-        item, _ = inventory.decide(item, msg, NOW)
+        item, _, _ = inventory.decide(item, None, msg, NOW)
         outcome = msg.envelope.event_id
     assert item is not None
     return item, outcome
