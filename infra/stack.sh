@@ -146,7 +146,7 @@ render() {
   local src=$1 dst=$2 v args=()
   for v in KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_LOG_DIR KAFKA_NODE_ID KAFKA_QUORUM_VOTERS \
            KAFKA_BOOTSTRAP REGISTRY_PORT REGISTRY_MGMT_PORT ES_PORT ES_TRANSPORT_PORT \
-           ES_DATA_DIR ES_LOG_DIR KAFKA_RETENTION_CHECK_MS; do
+           ES_DATA_DIR ES_LOG_DIR LOG_DIR KAFKA_RETENTION_CHECK_MS; do
     args+=(-e "s|@$v@|${!v}|g")
   done
   mkdir -p "$(dirname "$dst")"
@@ -387,6 +387,7 @@ cmd_fetch() {
 # --- Kafka -----------------------------------------------------------------------------------
 kafka_java() {
   "$JAVA" -Dlog4j2.configurationFile="$CONF_DIR/kafka/log4j2.properties" \
+    -Dkafka.logs.dir="$LOG_DIR/kafka-tools" \
     -cp "$(<"$KAFKA_CLASSPATH")" "$@"
 }
 
@@ -430,7 +431,7 @@ start_kafka() {
   if ((BROKERS > 1)); then
     template=kafka-cluster-server.properties
     KAFKA_LOG_DIR=$KAFKA_DATA/node-$KAFKA_NODE_ID/log
-    logs_dir=$LOG_DIR/$name   # each node its own server.log, controller.log, ...
+    logs_dir=$LOG_DIR/$name   # each node its own kafka-server.log
     for n in "${KAFKA_NODES[@]}"; do
       voters+=("$(node_of "$n")@127.0.0.1:$(($(kafka_port_of "$n") + 1))")
     done
