@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ops.bench.procfs import cpu_ms_per_order
-from ops.bench.run import Bench, Latency
+from ops.bench.run import Latency, stocked
 from orderflow import config
 
 INVENTORY = "worker-inventory"
@@ -48,13 +48,10 @@ async def flash(
         f"{hot_share:.0%} of orders on one SKU, against spread orders, twice",
         flush=True,
     )
-    bench = Bench(settings, step_s=duration_s, settle_s=60.0)
     runs: list[Run] = []
-    try:
-        await bench.stock()
-        run_id = bench.run_id
+    async with stocked(settings, duration_s) as bench:
         for n, (kind, share) in enumerate([("spread", 0.0), ("flash", hot_share)] * 2):
-            bench.run_id = f"{run_id}-{n}"  # each run finds its own orders by this prefix
+            bench.nth(n)
             runs.append(Run(kind, await bench.latency(rate, duration_s, hot_share=share)))
             print(runs[-1].line(), flush=True)
             if kind == "flash":
@@ -65,6 +62,4 @@ async def flash(
                     f"   flash / spread: inventory {inventory:.2f}, all {every:.2f}",
                     flush=True,
                 )
-    finally:
-        await bench.close()
     return {"rate": rate, "hot_share": hot_share, "runs": runs}

@@ -23,7 +23,7 @@ from typing import Any
 from ops import services
 from ops.bench import footprint
 from ops.bench.procfs import cpu_ms_per_order
-from ops.bench.run import Bench, Latency
+from ops.bench.run import Latency, stocked
 from orderflow import config
 
 ORDER_WORKER = "worker-order"
@@ -88,18 +88,13 @@ async def soak(
         f"{interval_s / 60:.1f} min intervals; windows {windows(settings)}",
         flush=True,
     )
-    bench = Bench(settings, step_s=interval_s, settle_s=60.0)
     intervals: list[Interval] = []
     restores: dict[str, float] = {}
     began = time.monotonic()
-    try:
-        await bench.stock()
-        run_id = bench.run_id
+    async with stocked(settings, interval_s) as bench:
         while time.monotonic() - began < duration_s:
             at = time.monotonic() - began
-            # each interval's orders under their own customer prefix: the latency run finds
-            # its orders' confirmations by that prefix (at most 10,000 of them)
-            bench.run_id = f"{run_id}-{len(intervals)}"
+            bench.nth(len(intervals))
             latency = await bench.latency(rate, interval_s)
             interval = Interval(at, latency, await asyncio.to_thread(footprint.measure, settings))
             intervals.append(interval)
@@ -119,6 +114,4 @@ async def soak(
             f"at the end ({footprint.measure(settings).orders} orders)",
             flush=True,
         )
-    finally:
-        await bench.close()
     return {"windows": windows(settings), "intervals": intervals, "restores": restores}

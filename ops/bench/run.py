@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -132,8 +134,14 @@ class Bench:
         self.step_s = step_s
         self.settle_s = settle_s
         self.run_id = datetime.now(UTC).strftime("%H%M%S")
+        self._first_id = self.run_id
         self.api = f"http://{settings.api_host}:{settings.api_port}"
         self.es = AsyncElasticsearch(settings.elasticsearch_url, request_timeout=30)
+
+    def nth(self, n: int) -> None:
+        """The n-th of a series of latency runs: its orders under a customer prefix of their
+        own (a latency run finds its orders' confirmations by it, at most 10,000 of them)."""
+        self.run_id = f"{self._first_id}-{n}"
 
     async def stock(self) -> None:
         async with aiohttp.ClientSession(self.api, headers=bearer()) as session:
@@ -329,3 +337,14 @@ class Bench:
 
     async def close(self) -> None:
         await self.es.close()
+
+
+@asynccontextmanager
+async def stocked(settings: config.Settings, step_s: float) -> AsyncIterator[Bench]:
+    """A bench over the stocked BENCH SKUs, closed afterwards (the soak and the flash sale)."""
+    bench = Bench(settings, step_s=step_s, settle_s=60.0)
+    try:
+        await bench.stock()
+        yield bench
+    finally:
+        await bench.close()
