@@ -173,8 +173,9 @@ fail_server() {
   printf '[stack] ERROR: %s failed: %s\n[stack] log: %s (last 30 lines below)\n' \
     "$name" "$why" "$lf" >&2
   tail -n 30 "$lf" >&2 2>/dev/null || echo "(no log)" >&2
-  if [[ $name == elasticsearch ]]; then
-    echo "[stack] see also $ES_LOG_DIR/orderflow.log" >&2
+  if [[ $name == elasticsearch ]]; then  # with -q its reasons are only in its own log
+    echo "[stack] $ES_LOG_DIR/orderflow.log (last 30 lines below)" >&2
+    tail -n 30 "$ES_LOG_DIR/orderflow.log" >&2 2>/dev/null || echo "(no log)" >&2
   fi
   exit 1
 }
@@ -497,9 +498,11 @@ start_elasticsearch() {
     as_user=(setpriv --reuid="$ES_USER" --regid="$ES_USER" --init-groups --)
   fi
   # env, setpriv and bin/elasticsearch all exec, so the pid file ends up holding the ES
-  # launcher JVM, whose child is the server JVM.
+  # launcher JVM, whose child is the server JVM. `-q`: once started, ES writes its lines only
+  # to its rotated files under $ES_LOG_DIR, so its stdout (what a failed start prints) stays
+  # the start-up's few lines instead of growing while it runs.
   spawn elasticsearch env ES_JAVA_HOME="$JAVA_HOME_STACK" ES_PATH_CONF="$ES_CONF" \
-    ES_TMPDIR="$ES_TMP_DIR" "${as_user[@]}" "$ES_HOME/bin/elasticsearch"
+    ES_TMPDIR="$ES_TMP_DIR" "${as_user[@]}" "$ES_HOME/bin/elasticsearch" -q
 }
 
 # --- commands --------------------------------------------------------------------------------
