@@ -95,6 +95,8 @@ class Indexer:
                 "group.id": group_id,
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
+                "fetch.min.bytes": settings.fetch_min_bytes,
+                "fetch.wait.max.ms": settings.fetch_max_wait_ms,
             }
         )
         self.dead_letters = Producer(kafka.producer_settings(settings.kafka_bootstrap))

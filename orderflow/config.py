@@ -162,6 +162,15 @@ class Settings:
     producer_linger_ms: int = field(
         default_factory=lambda: _env_int("ORDERFLOW_PRODUCER_LINGER_MS", 5)
     )
+    # How a consumer fetches (every worker's, the indexer's): the broker answers a fetch once
+    # it has this many bytes for it or waited this long, so a trickle arrives a few records
+    # per fetch instead of one (docs/architecture.md, "Latency budget").
+    fetch_min_bytes: int = field(
+        default_factory=lambda: max(1, _env_int("ORDERFLOW_FETCH_MIN_BYTES", 1))
+    )
+    fetch_max_wait_ms: int = field(
+        default_factory=lambda: max(1, _env_int("ORDERFLOW_FETCH_MAX_WAIT_MS", 500))
+    )
     # Records an agent handles side by side (different keys; one key stays in order), for
     # every agent, and for payment (gateway calls wait on the network and on retries)
     side_by_side: int = field(default_factory=lambda: _env_int("ORDERFLOW_SIDE_BY_SIDE", 64))

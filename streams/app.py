@@ -232,7 +232,9 @@ def build(settings: config.Settings) -> Worker:
         web_enabled=True,
     )
     # our ledger decides commits; table writes can be awaited (streams/faust_patches.py)
-    faust_patches.install(app)
+    faust_patches.install(
+        app, faust_patches.Fetching(settings.fetch_min_bytes, settings.fetch_max_wait_ms)
+    )
     shell = Shell(
         app,
         Codec(SchemaRegistry(settings.registry_url)),

@@ -11,6 +11,9 @@ was read in that version's source):
   write outside a stream's iteration goes to the right partition.
 - `active_stores` (here): the RocksDB of each table partition a worker owns, read for the
   retirement sweep (streams/retirement.py);
+- `_fetch_batching` (here): the worker's consumer fetches with the app's `fetch_min_bytes`
+  and `fetch_max_wait_ms` (Faust passes neither setting: aiokafka's 1 byte, Faust's 1,500 ms,
+  `AIOKafkaConsumerThread._create_worker_consumer`);
 - `_idempotent_producer` (here): Faust's aiokafka producer writes with idempotence, so a send
   retried after a lost acknowledgement is written once (Faust turns it on only inside
   transactions: `Producer._settings_extra`).
@@ -48,13 +51,50 @@ def check_version(version: str = faust.__version__) -> None:
         )
 
 
-def install(app: faust.App) -> None:
+@dataclass(frozen=True)
+class Fetching:
+    """How the worker's consumer fetches: the broker answers once it has `min_bytes` for the
+    fetch or waited `max_wait_ms`."""
+
+    min_bytes: int = 1
+    max_wait_ms: int = 1500
+
+
+_FETCHING: weakref.WeakKeyDictionary[Any, Fetching] = weakref.WeakKeyDictionary()
+
+
+def install(app: faust.App, fetching: Fetching | None = None) -> None:
     """Check the version, then install every patch (once per app: the offsets guard adds a
     timer to it)."""
     check_version()
     offsets.guard(app)
     changelog.install()
     _idempotent_producer()
+    _FETCHING[app] = fetching or Fetching()
+    _fetch_batching()
+
+
+def _fetch_batching() -> None:
+    """The worker consumer of an app installed here fetches as its `Fetching` says. aiokafka
+    reads both settings from the consumer when it starts its fetcher, so they are set on the
+    consumer Faust made, before it starts."""
+    from faust.transport.drivers import aiokafka as driver
+
+    thread = driver.AIOKafkaConsumerThread
+    if getattr(thread._create_worker_consumer, "fetching", False):
+        return
+    create = thread._create_worker_consumer
+
+    def _create_worker_consumer(self: Any, transport: Any) -> Any:
+        consumer = create(self, transport)
+        fetching = _FETCHING.get(self.app)
+        if fetching is not None:
+            consumer._fetch_min_bytes = fetching.min_bytes
+            consumer._fetch_max_wait_ms = fetching.max_wait_ms
+        return consumer
+
+    _create_worker_consumer.fetching = True  # type: ignore[attr-defined]
+    thread._create_worker_consumer = _create_worker_consumer  # type: ignore[method-assign]
 
 
 def _idempotent_producer() -> None:
