@@ -192,6 +192,14 @@ class Shell:
             },
         )
 
+    @staticmethod
+    def passes_by(event: faust.EventT, acts_on: frozenset[str]) -> bool:
+        """Whether the record's `event_type` header names a type outside `acts_on`: an agent
+        that would only drop it need not decode it. A record without the header is decoded
+        (and dead-lettered if it is not an event)."""
+        event_type = metrics.header(event.message.headers, "event_type")
+        return bool(event_type) and event_type not in acts_on
+
     async def decode(self, event: faust.EventT) -> Message | None:
         source = event.message
         key = source.key.decode(errors="replace") if source.key else ""
