@@ -276,6 +276,7 @@ class Shell:
         dump: Callable[[Any], Any],
         most: int = 500,
         side: Side | None = None,
+        acts_on: frozenset[str] | None = None,
     ) -> None:
         """Feed the stream through `decide` a batch at a time (`each_batch`). A batch is
         decided record by record in arrival order (a key's state carries from one of its
@@ -290,8 +291,13 @@ class Shell:
         state, in the same table partition (`Side`); `decide(state, side_state, message,
         now)` returns (state, side_state, outputs). The side records a key's batch changed are
         stored inside the key's value with its outbox, then written under their own keys:
-        after a crash between the two, the key's next read writes them again (`_land`)."""
-        participant = _Participant(table, decide, load, dump, lambda m: m.key, None, side)
+        after a crash between the two, the key's next read writes them again (`_land`).
+
+        `acts_on`: the message types `decide` may change anything for; a record whose
+        `event_type` header names another type is finished without being decoded."""
+        participant = _Participant(
+            table, decide, load, dump, lambda m: m.key, None, side, acts_on
+        )
         await self.each_batch(stream, partial(self._decide_batch, participant, decide), most=most)
 
     async def each_batch(
@@ -383,6 +389,8 @@ class Shell:
         outgoing: list[Outgoing] = []
         outputs: list[Message] = []
         for event in batch:
+            if p.acts_on is not None and self.passes_by(event, p.acts_on):
+                continue
             message = await self.decode(event)
             if message is None:  # dead-lettered
                 continue
@@ -697,6 +705,8 @@ class _Participant:
     key_of: Callable[[Message], str]
     committed: Committed | None
     side: Side | None = None
+    # the message types the decider acts on (None: every type); others pass by undecoded
+    acts_on: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
