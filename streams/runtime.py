@@ -295,9 +295,7 @@ class Shell:
 
         `acts_on`: the message types `decide` may change anything for; a record whose
         `event_type` header names another type is finished without being decoded."""
-        participant = _Participant(
-            table, decide, load, dump, lambda m: m.key, None, side, acts_on
-        )
+        participant = _Participant(table, decide, load, dump, lambda m: m.key, None, side, acts_on)
         await self.each_batch(stream, partial(self._decide_batch, participant, decide), most=most)
 
     async def each_batch(

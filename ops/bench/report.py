@@ -5,7 +5,6 @@ records and hops per order, the bound the Faust floor puts on orders/s, and the 
 from __future__ import annotations
 
 from collections.abc import Callable
-
 from dataclasses import dataclass
 
 from ops.bench.procfs import cpu_ms_per_order
@@ -116,9 +115,7 @@ def print_report(report: Report, out: Callable[[str], None] = print) -> None:
             out("| worker | records handled/s | CPU ms per record |")
             out("|---|---|---|")
             for cost in costs:
-                out(
-                    f"| {cost.role} | {cost.handled_per_s:.0f} | {cost.cpu_ms_per_record:.2f} |"
-                )
+                out(f"| {cost.role} | {cost.handled_per_s:.0f} | {cost.cpu_ms_per_record:.2f} |")
         for floor in [f for f in report.floors if f.table]:
             if not (lat.orders and lat.handled):
                 break

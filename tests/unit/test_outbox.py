@@ -221,8 +221,11 @@ def test_a_batch_passes_by_undecoded_the_types_its_decider_does_not_act_on() -> 
     shell = _shell(kafka)
     decoded: list[str] = []
     decode = shell.codec.decode
-    shell.codec.decode = lambda topic, key, value: decoded.append(value.type) or decode(  # type: ignore[method-assign]
-        topic, key, value
+    shell.codec.decode = lambda topic, key, value: (
+        decoded.append(value.type)
+        or decode(  # type: ignore[method-assign]
+            topic, key, value
+        )
     )
     acting = shell.run_in_batches(
         _stream([PLACED, RESERVED, AUTHORIZED]),
