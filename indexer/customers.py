@@ -8,8 +8,9 @@ orders came to -> its document in `customers-v1` (behind the alias `customers`).
   (de|re)activation's.
 * its figures (`Figures`): order_count (distinct orders, cancelled ones too), the lifetime
   value (total_cents of the COMPLETED orders) and last_order_at, from one aggregation over
-  the orders index per indexer batch, for the customers the batch touches, once the batch's
-  order documents are written and searchable (`figures_query`, `figures_of`). They are
+  the orders index per write of customers (every ORDERFLOW_CUSTOMER_FIGURES_S, 2 s, live;
+  every batch in a rebuild), for the customers touched since, once their order documents are
+  written and searchable (`figures_query`, `figures_of`). They are
   computed from the order documents, never counted up, so an order read twice (a replay, a
   second writer) is never counted twice; and the document keeps no entry per order, so it is
   the same size after 5 orders or 5,000 (its orders are in the orders index:

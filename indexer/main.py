@@ -1,9 +1,10 @@
 """The Elasticsearch sink: consumes every order event topic and the customers' events, folds
 them into order documents (indexer/projection.py) and customer documents
-(indexer/customers.py) and writes them in bulk: the orders first, then the customers, whose
-figures are aggregated from the order documents just written. Offsets are committed only after
-Elasticsearch acknowledged both (a crash in between reads the batch again, and folding it
-again changes nothing); outages of Elasticsearch or the registry are waited out."""
+(indexer/customers.py) and writes them in bulk: the orders every batch, the customers a batch
+touched every few seconds (ORDERFLOW_CUSTOMER_FIGURES_S), their figures aggregated from the
+order documents written. Offsets are committed only after Elasticsearch acknowledged both (a
+crash in between reads the records again, and folding them again changes nothing); outages of
+Elasticsearch or the registry are waited out."""
 
 from __future__ import annotations
 
@@ -89,6 +90,10 @@ class Indexer:
         self.customers_target = customers_target or settings.customers_alias
         self.events = EventIndices.of(settings)
         self._pruned_at = 0.0
+        self.customers_every_s = settings.customer_figures_s
+        self._customers: dict[str, list[Message]] = {}  # waiting for their write (`write`)
+        self._customers_at = 0.0  # monotonic: when they were last written
+        self._orders_unrefreshed = False  # order documents written since the last refresh
         self.consumer = Consumer(
             {
                 "bootstrap.servers": settings.kafka_bootstrap,
@@ -140,6 +145,9 @@ class Indexer:
                 records = self.consumer.consume(num_messages=1000, timeout=0.5)
                 if records:
                     self.handle(records)
+                elif self._customers and self._customers_due():
+                    self.retry("customers bulk write", self.write_customers)
+                    self.commit()
                 self.prune_events()
         finally:
             self.consumer.close()
@@ -180,13 +188,17 @@ class Indexer:
                     self.dead_letter(record, "invalid-event", f"event has no {id_field}")
                 continue
             into[key].append(message)
-        if by_order or by_customer:
-            self.retry("bulk write", lambda: self.write(by_order, by_customer))
+        # live, customers are written every `customers_every_s` (a rebuild: every batch)
+        self.write(by_order, by_customer, customers_now=not live or self._customers_due())
         if live:
             folded = [m for by_id in (by_order, by_customer) for ms in by_id.values() for m in ms]
             for event_type, n in Counter(m.type for m in folded).items():
                 metrics.EVENTS_PROCESSED.labels(AGENT, event_type).inc(n)
-            self.commit()
+            if not self._customers:  # what was read is written, customers included
+                self.commit()
+
+    def _customers_due(self) -> bool:
+        return time.monotonic() - self._customers_at >= self.customers_every_s
 
     def commit(self) -> None:
         """Commit what was consumed, once every dead letter of it is in Kafka. The offsets
@@ -255,22 +267,39 @@ class Indexer:
         self,
         by_order: Mapping[str, list[Message]],
         by_customer: Mapping[str, list[Message]] | None = None,
+        customers_now: bool = True,
     ) -> None:
-        """Fold the batch into the order documents, then into the customer documents: their
-        events, and the figures of every customer the batch touches, aggregated from the
-        orders index once the orders' bulk is searchable (a refresh of that index, once per
-        batch). A crash between the two bulks is harmless (offsets are committed after both,
-        the batch is read and folded again)."""
-        orders = self.upsert(self.target, ORDERS, by_order)
-        changes = customer_changes(orders.values(), by_customer or {})
-        if not changes:
-            return
-        if orders:
+        """Fold the batch into the order documents, then note the customers it touches (its
+        customer events, and every customer an order document names); with `customers_now`,
+        write every customer noted so far (`write_customers`). Live, the indexer writes them
+        every `customers_every_s` and commits its offsets only once they are written, so a
+        crash meanwhile reads those records again: nothing noted is lost."""
+        orders = (
+            self.retry("bulk write", lambda: self.upsert(self.target, ORDERS, by_order))
+            if by_order
+            else {}
+        )
+        self._orders_unrefreshed |= bool(orders)
+        for customer_id, change in customer_changes(orders.values(), by_customer or {}).items():
+            self._customers.setdefault(customer_id, []).extend(change.messages)
+        if customers_now and self._customers:
+            self.retry("customers bulk write", self.write_customers)
+
+    def write_customers(self) -> None:
+        """The noted customers' documents: their events, and their figures aggregated from
+        the orders index once the order documents written are searchable (a refresh of that
+        index, once per write: the reason customers are written every few seconds, not every
+        batch). A crash between the orders and this is harmless (see `write`)."""
+        changes = {customer: CustomerChange(list(new)) for customer, new in self._customers.items()}
+        if self._orders_unrefreshed:
             self.es.indices.refresh(index=self.target)
+            self._orders_unrefreshed = False
         figures = figures_of(self.es.search(index=self.target, **figures_query(changes)).body)
         for customer_id, change in changes.items():
             change.figures = figures.get(customer_id, Figures())
         self.upsert(self.customers_target, CUSTOMERS, changes)
+        self._customers.clear()
+        self._customers_at = time.monotonic()
 
     def upsert(
         self, index: str, documents: Documents[C], changes: Mapping[str, C]

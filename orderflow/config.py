@@ -198,6 +198,12 @@ class Settings:
         default_factory=lambda: _env_float("ORDERFLOW_EVENTS_RETENTION_S", 30 * 86400.0)
     )
     orders_alias: str = field(default_factory=lambda: _env("ORDERFLOW_ORDERS_ALIAS", "orders"))
+    # How often the indexer writes the customers a batch touched (their figures need a
+    # refresh of the orders index and an aggregation): a customer document lags its orders
+    # by up to this many seconds
+    customer_figures_s: float = field(
+        default_factory=lambda: max(0.0, _env_float("ORDERFLOW_CUSTOMER_FIGURES_S", 2.0))
+    )
     # The customers read model (indexer/customers.py): one document per customer_id
     customers_index: str = field(
         default_factory=lambda: _env("ORDERFLOW_CUSTOMERS_INDEX", "customers-v1")

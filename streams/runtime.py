@@ -192,6 +192,14 @@ class Shell:
             },
         )
 
+    @staticmethod
+    def passes_by(event: faust.EventT, acts_on: frozenset[str]) -> bool:
+        """Whether the record's `event_type` header names a type outside `acts_on`: an agent
+        that would only drop it need not decode it. A record without the header is decoded
+        (and dead-lettered if it is not an event)."""
+        event_type = metrics.header(event.message.headers, "event_type")
+        return bool(event_type) and event_type not in acts_on
+
     async def decode(self, event: faust.EventT) -> Message | None:
         source = event.message
         key = source.key.decode(errors="replace") if source.key else ""
@@ -268,6 +276,7 @@ class Shell:
         dump: Callable[[Any], Any],
         most: int = 500,
         side: Side | None = None,
+        acts_on: frozenset[str] | None = None,
     ) -> None:
         """Feed the stream through `decide` a batch at a time (`each_batch`). A batch is
         decided record by record in arrival order (a key's state carries from one of its
@@ -282,8 +291,11 @@ class Shell:
         state, in the same table partition (`Side`); `decide(state, side_state, message,
         now)` returns (state, side_state, outputs). The side records a key's batch changed are
         stored inside the key's value with its outbox, then written under their own keys:
-        after a crash between the two, the key's next read writes them again (`_land`)."""
-        participant = _Participant(table, decide, load, dump, lambda m: m.key, None, side)
+        after a crash between the two, the key's next read writes them again (`_land`).
+
+        `acts_on`: the message types `decide` may change anything for; a record whose
+        `event_type` header names another type is finished without being decoded."""
+        participant = _Participant(table, decide, load, dump, lambda m: m.key, None, side, acts_on)
         await self.each_batch(stream, partial(self._decide_batch, participant, decide), most=most)
 
     async def each_batch(
@@ -375,6 +387,8 @@ class Shell:
         outgoing: list[Outgoing] = []
         outputs: list[Message] = []
         for event in batch:
+            if p.acts_on is not None and self.passes_by(event, p.acts_on):
+                continue
             message = await self.decode(event)
             if message is None:  # dead-lettered
                 continue
@@ -689,6 +703,8 @@ class _Participant:
     key_of: Callable[[Message], str]
     committed: Committed | None
     side: Side | None = None
+    # the message types the decider acts on (None: every type); others pass by undecoded
+    acts_on: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,34 @@ records and hops per order, the bound the Faust floor puts on orders/s, and the 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from ops.bench.procfs import cpu_ms_per_order
-from ops.bench.run import Report
+from ops.bench.run import Latency, Report
+
+
+@dataclass(frozen=True)
+class WorkerCost:
+    """One worker over a latency run: the records its consumer group finished a second and
+    its CPU per record (the trickle tax shows as this against the Faust floor's)."""
+
+    role: str
+    handled_per_s: float
+    cpu_ms_per_record: float
+
+
+def worker_costs(lat: Latency, app_id: str = "orderflow") -> list[WorkerCost]:
+    """Per worker process (`worker-<role>`) whose group (`<app_id>-<role>`) handled records."""
+    seconds = lat.orders / lat.rate if lat.rate else 0.0
+    costs = []
+    for name, use in sorted(lat.processes.items()):
+        role = name.removeprefix("worker-")
+        handled = lat.handled_by_group.get(f"{app_id}-{role}", 0)
+        if not name.startswith("worker-") or not handled or not seconds:
+            continue
+        cpu_ms = use.cpu_percent / 100 * seconds * 1000
+        costs.append(WorkerCost(role, handled / seconds, cpu_ms / handled))
+    return costs
 
 
 def print_report(report: Report, out: Callable[[str], None] = print) -> None:
@@ -84,6 +109,13 @@ def print_report(report: Report, out: Callable[[str], None] = print) -> None:
                 out(f"| handled by {group} | {count / lat.orders:.2f} |")
             for topic, count in sorted(lat.written_by_topic.items()):
                 out(f"| written to {topic} | {count / lat.orders:.2f} |")
+        costs = worker_costs(lat)
+        if costs:
+            out("")
+            out("| worker | records handled/s | CPU ms per record |")
+            out("|---|---|---|")
+            for cost in costs:
+                out(f"| {cost.role} | {cost.handled_per_s:.0f} | {cost.cpu_ms_per_record:.2f} |")
         for floor in [f for f in report.floors if f.table]:
             if not (lat.orders and lat.handled):
                 break

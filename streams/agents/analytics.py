@@ -89,6 +89,8 @@ def install(worker: Worker) -> None:
         noted: dict[Any, tuple[list[str], faust.EventT]] = {}  # order -> types, its record
         async with changelog.acknowledged():
             for event in events:
+                if shell.passes_by(event, analytics.COUNTED):
+                    continue
                 message = await shell.decode(event)
                 if message is None or not analytics.contributions(message):
                     continue

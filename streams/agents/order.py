@@ -20,7 +20,12 @@ def install(worker: Worker) -> None:
     @app.agent(worker.source(*BY_NAME["order"].inputs), name=f"{__name__}.order_saga")
     async def order_saga(stream: faust.StreamT) -> None:
         await worker.shell.run_in_batches(
-            stream, orders_table, order.decide, order.OrderState.from_json, order.OrderState.to_json
+            stream,
+            orders_table,
+            order.decide,
+            order.OrderState.from_json,
+            order.OrderState.to_json,
+            acts_on=frozenset(order.HANDLERS),
         )
 
     @worker.owner_page("/orders/{order_id}/", orders_table, match_info="order_id")

@@ -19,6 +19,8 @@ from schemas.events import Message
 from streams.domain.money import money
 
 METRICS = ("orders", "revenue", "cancellations")
+# the event types that add to a figure; the agent does not decode the others
+COUNTED = frozenset({"OrderPlaced", "OrderConfirmed", "OrderCancelled"})
 NOTHING_YET = -1
 
 

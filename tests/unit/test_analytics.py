@@ -60,3 +60,27 @@ def test_an_orders_counted_types_read_from_every_form_its_entry_has_had():
     # an entry without an outbox has nothing to wait for: the sweep may retire it
     shell = Shell(SimpleNamespace(), SimpleNamespace(), "t", Ledger(), partitions=6)  # type: ignore[arg-type]
     assert shell.has_left(Stored.from_table(entry))
+
+
+def test_only_the_counted_types_contribute():
+    """The agent skips records of other types undecoded (by their event_type header): each
+    type outside COUNTED must contribute nothing."""
+    samples = {
+        "OrderConfirmed": {"total_amount": Decimal("1.00"), "currency": "EUR"},
+        "OrderCancelled": {"reason": "X"},
+    }
+    for event_type in ("OrderPlaced", "OrderConfirmed", "OrderCancelled", "OrderCompleted"):
+        counts = bool(analytics.contributions(_event(event_type, **samples.get(event_type, {}))))
+        assert counts == (event_type in analytics.COUNTED), event_type
+
+
+def _record(headers: list[tuple[str, bytes]]) -> SimpleNamespace:
+    return SimpleNamespace(message=SimpleNamespace(headers=headers))
+
+
+def test_records_passed_by_undecoded_are_those_whose_header_names_another_type():
+    counted = analytics.COUNTED
+    assert Shell.passes_by(_record([("event_type", b"OrderCompleted")]), counted)  # type: ignore[arg-type]
+    assert not Shell.passes_by(_record([("event_type", b"OrderPlaced")]), counted)  # type: ignore[arg-type]
+    # no header: decoded, and dead-lettered if it is not an event
+    assert not Shell.passes_by(_record([]), counted)  # type: ignore[arg-type]

@@ -142,6 +142,19 @@ def test_the_report_has_a_hop_table_per_worker_group_and_topic():
     assert "| written to orderflow-order-orders-changelog | 4.00 |" in lines
 
 
+def test_the_report_gives_each_workers_records_a_second_and_cpu_per_record():
+    latency = _latency(records=700, handled=500, handled_by_group={"orderflow-order": 450})
+    # 100 orders at 20/s: 5 s; 30 % of a core over 5 s is 1,500 ms for 450 records
+    latency.processes = {
+        "worker-order": procfs.ProcessUse(cpu_percent=30.0, rss_peak_mb=100),
+        "worker-payment": procfs.ProcessUse(cpu_percent=1.0, rss_peak_mb=90),  # handled none
+        "kafka": procfs.ProcessUse(cpu_percent=20.0, rss_peak_mb=900),
+    }
+    lines = _report_lines(run.Report(machine={}, baseline=None, latency=latency))
+    table = lines[lines.index("| worker | records handled/s | CPU ms per record |") :]
+    assert table[2:] == ["| order | 90 | 3.33 |"]  # payment handled none; kafka is no worker
+
+
 def test_a_profile_counts_ops_as_our_code_but_not_the_entry_point():
     raw = "main (ops/cli.py:10);supervise (ops/services.py:5);poll (aiokafka/consumer.py:3) 4\n"
     summary = profiling.summarise_profile(raw)

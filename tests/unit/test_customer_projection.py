@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import time
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -356,6 +357,8 @@ def indexer() -> Indexer:
     indexer.es = MemoryElasticsearch()  # type: ignore[assignment]
     indexer.target, indexer.customers_target = "orders", "customers"
     indexer.events = EventIndices("order-events-v1", "order-events", DAY_MS, 3650 * DAY_MS)
+    indexer.customers_every_s = 2.0
+    indexer._customers, indexer._customers_at, indexer._orders_unrefreshed = {}, 0.0, False
     return indexer
 
 
@@ -424,8 +427,32 @@ def test_customer_events_go_to_the_customer_fold_and_without_a_customer_id_to_th
     monkeypatch.setattr(
         indexer, "dead_letter", lambda record, reason, detail: parked.append(detail)
     )
-    monkeypatch.setattr(indexer, "write", lambda o, c: written.append((dict(o), dict(c))))
+    monkeypatch.setattr(
+        indexer, "write", lambda o, c, customers_now: written.append((dict(o), dict(c)))
+    )
     monkeypatch.setattr(indexer, "commit", lambda: None)
     indexer.handle(batch)  # type: ignore[arg-type]
     assert parked == ["event has no customer_id"]
     assert written == [({}, {"alice": [registered]})]
+
+
+def test_live_customers_are_written_every_few_seconds_and_their_records_committed_after(
+    indexer: Indexer, monkeypatch: pytest.MonkeyPatch
+):
+    """Each write of customers costs a refresh of the orders index: live, the indexer writes
+    them every `customers_every_s`, and commits nothing read before they are written (a
+    crash meanwhile reads those records again)."""
+    es: MemoryElasticsearch = indexer.es  # type: ignore[assignment]
+    events = _order_events("o1", "alice", "OrderCompleted")
+    batch = [SimpleNamespace(error=lambda: None) for _ in events]
+    decoded = {id(record): message for record, message in zip(batch, events, strict=True)}
+    commits: list[int] = []
+    monkeypatch.setattr(indexer, "decode", lambda record, park: decoded[id(record)], raising=False)
+    monkeypatch.setattr(indexer, "commit", lambda: commits.append(1))
+    indexer.customers_every_s, indexer._customers_at = 3600.0, time.monotonic()
+    indexer.handle(batch)  # type: ignore[arg-type]
+    assert es.source("orders", "o1")["status"] == "COMPLETED"
+    assert ("customers-v1", "alice") not in es.docs and commits == []
+    indexer._customers_at -= 3600.0  # the interval has passed
+    indexer.handle([])
+    assert es.source("customers", "alice")["lifetime_value_cents"] == 1050 and commits == [1]

@@ -215,6 +215,31 @@ def test_a_message_that_changes_nothing_stores_nothing(loop: str) -> None:
     assert Stored.from_table(kafka.table["o-1"]).cause == PLACED.envelope.event_id
 
 
+def test_a_batch_passes_by_undecoded_the_types_its_decider_does_not_act_on() -> None:
+    kafka = Kafka({})
+    calls: list[str] = []
+    shell = _shell(kafka)
+    decoded: list[str] = []
+    decode = shell.codec.decode
+    shell.codec.decode = lambda topic, key, value: (
+        decoded.append(value.type)
+        or decode(  # type: ignore[method-assign]
+            topic, key, value
+        )
+    )
+    acting = shell.run_in_batches(
+        _stream([PLACED, RESERVED, AUTHORIZED]),
+        kafka.table,  # type: ignore[arg-type]
+        _decide(calls),
+        load=lambda stored: stored,
+        dump=lambda state: state,
+        acts_on=frozenset({"PlaceOrder", "PaymentAuthorized"}),
+    )
+    asyncio.run(acting)
+    assert decoded == calls == ["PlaceOrder", "PaymentAuthorized"]
+    assert shell.ledger.frontier[TP0] == 3  # the one passed by is finished too
+
+
 TICK = reply(PLACED, "AdvanceShipment", "fulfillment.commands.v1", order_id="o-1")
 
 
