@@ -34,3 +34,19 @@ def test_a_workers_kafka_producer_is_idempotent_and_waits_for_every_in_sync_repl
     manager, acks = asyncio.run(made())
     assert manager is not None  # aiokafka keeps sequence numbers only when idempotent
     assert acks == -1  # all
+
+
+def test_a_workers_kafka_consumer_fetches_as_its_app_says() -> None:
+    # the fetch patch alone, for the reason above
+    faust_patches._fetch_batching()
+    app = faust.App("fetch-test", broker="kafka://127.0.0.1:1")
+    faust_patches._FETCHING[app] = faust_patches.Fetching(min_bytes=4096, max_wait_ms=25)
+    other = faust.App("fetch-default-test", broker="kafka://127.0.0.1:1")  # not installed
+
+    async def made(of: faust.App) -> tuple[int, int]:
+        thread = of.consumer._thread  # type: ignore[attr-defined]
+        consumer = thread._create_worker_consumer(of.transport)
+        return consumer._fetch_min_bytes, consumer._fetch_max_wait_ms
+
+    assert asyncio.run(made(app)) == (4096, 25)
+    assert asyncio.run(made(other)) == (1, 1500)  # Faust's own: 1 byte, 1.5 s
