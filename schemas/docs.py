@@ -161,6 +161,13 @@ def render_catalogue(avro_dir: Path = AVRO_DIR) -> str:
         lines += [f"## {topic}", ""]
         if spec:
             lines += [f"Key: `{spec.key}`. Written by: {spec.written_by}.", ""]
+            if spec.latest:
+                lines += [
+                    "Each record is its key's whole current value, not a change: of the "
+                    "records one batch of its writer decides under a key, only the last is "
+                    "written.",
+                    "",
+                ]
         for entry in by_topic[topic]:
             lines += [
                 f"### {entry.name}",

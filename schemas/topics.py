@@ -19,6 +19,9 @@ class TopicSpec:
     # the read model is rebuilt from it and users read it as the record of what happened.
     # The others carry commands and replies, kept for a bounded window (orderflow/kafka.py).
     history: bool = False
+    # Each record is its key's whole current value (a level, not a change): of the records
+    # one batch of an agent writes under a key, only the last is written.
+    latest: bool = False
 
     @property
     def dlq(self) -> str:
@@ -29,7 +32,9 @@ ORDERS_COMMANDS = TopicSpec("orders.commands.v1", "order_id", "api")
 ORDERS_EVENTS = TopicSpec("orders.events.v1", "order_id", "order agent", history=True)
 INVENTORY_COMMANDS = TopicSpec("inventory.commands.v1", "sku", "order agent, api")
 INVENTORY_EVENTS = TopicSpec("inventory.events.v1", "order_id", "inventory agent", history=True)
-INVENTORY_LEVELS = TopicSpec("inventory.levels.v1", "sku", "inventory agent", history=True)
+INVENTORY_LEVELS = TopicSpec(
+    "inventory.levels.v1", "sku", "inventory agent", history=True, latest=True
+)
 # Keyed by order_id, partitioned by customer: one customer's payments (and fraud window) are
 # handled by one worker, one after the other.
 PAYMENTS_COMMANDS = TopicSpec(

@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -444,6 +444,12 @@ class Shell:
                 keys[key] = _Decided(
                     new_state, cause, source, earlier + tuple(encoded), event, written
                 )
+        superseded = _superseded(outgoing)
+        if superseded:  # a level written twice in the batch: only its last one goes out
+            outgoing = [out for out in outgoing if id(out) not in superseded]
+            for key, decided in keys.items():
+                kept = tuple(out for out in decided.outbox if id(out) not in superseded)
+                keys[key] = replace(decided, outbox=kept)
         if keys:
             # each key's state with its outputs (and side records), in the changelog before
             # they leave; then the side records under their own keys
@@ -729,6 +735,23 @@ def _count_outcomes(messages: list[Message]) -> None:
         outcome = metrics.saga_outcome(message.type, message.data)
         if outcome is not None:
             metrics.SAGA_OUTCOMES.labels(outcome).inc()
+
+
+def _superseded(outgoing: list[Outgoing]) -> set[int]:
+    """The outputs (their ids) to a `latest` topic that a later output of the same list
+    writes again under the same key and partition: each record there is its key's whole value,
+    so only the last one says anything."""
+    last: dict[tuple[str, bytes, int | None], Outgoing] = {}
+    superseded: set[int] = set()
+    for out in outgoing:
+        spec = topics.BY_NAME.get(out.topic)
+        if spec is None or not spec.latest:
+            continue
+        earlier = last.get((out.topic, out.key, out.partition))
+        if earlier is not None:
+            superseded.add(id(earlier))
+        last[(out.topic, out.key, out.partition)] = out
+    return superseded
 
 
 def _log_processed(message: Message, key: str, outputs: list[Message]) -> None:

@@ -6,6 +6,7 @@ Every guarantee holds for both of the shell's loops: a record at a time, side by
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
@@ -399,3 +400,37 @@ def test_a_side_record_lost_in_a_crash_is_written_again_when_its_key_is_read() -
     asyncio.run(_side_agent(_shell(kafka), kafka, [PLACED], _with_side(calls)))
     assert calls == [] and kafka.table["o-1/o-1"] == 1  # not decided again: landed
     assert [value for value, _ in kafka.sent] == ["Done"]
+
+
+def test_of_a_keys_levels_decided_in_one_batch_only_the_last_is_stored_and_sent() -> None:
+    """inventory.levels.v1 carries a SKU's whole level: three commands for one SKU in a batch
+    write one level, the last (their replies all go out)."""
+    kafka = Kafka({})
+
+    def decide(state: Any, message: Message, _now: int) -> tuple[Any, list[Message]]:
+        reserved = (state or 0) + 1
+        answer = reply(message, "StockReserved", "inventory.events.v1", order_id="o")
+        level = reply(message, "StockLevelChanged", "inventory.levels.v1", reserved=reserved)
+        return reserved, [answer, level]
+
+    commands = [
+        dataclasses.replace(
+            reply(place_order(order_id=f"o-{n}"), "ReserveStock", "inventory.commands.v1"),
+            key="S",
+        )
+        for n in range(3)
+    ]
+    shell = _shell(kafka)
+    shell.codec.encode = lambda m: f"{m.type} {m.data.get('reserved', '')}".strip().encode()  # type: ignore[method-assign]
+    asyncio.run(
+        shell.run_in_batches(
+            _stream(commands),
+            kafka.table,  # type: ignore[arg-type]
+            decide,
+            load=lambda stored: stored,
+            dump=lambda state: state,
+        )
+    )
+    sent = [value for value, _table in kafka.sent]
+    assert sent == ["StockReserved"] * 3 + ["StockLevelChanged 3"]
+    assert _outbox(kafka, "S") == sent
