@@ -123,10 +123,15 @@ def correct_topic_configs(
     resources = [ConfigResource(ResourceType.TOPIC, name) for name in wanted if name in existing]
     if not resources:
         return {}
-    described = {
-        resource.name: future.result()
-        for resource, future in admin.describe_configs(resources).items()
-    }
+    # On a cluster a topic created a moment ago is listed before every broker can describe
+    # it (UNKNOWN_TOPIC_OR_PART): asked again until it can
+    described = eventually(
+        "describe topic configs",
+        lambda: {
+            resource.name: future.result()
+            for resource, future in admin.describe_configs(resources).items()
+        },
+    )
     changes: dict[str, dict[str, str]] = {}
     for name, entries in described.items():
         differing = {

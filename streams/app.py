@@ -164,7 +164,10 @@ class Worker:
             settings.replication_factor,
             settings.min_insync_replicas,
         )
-        kafka.correct_topic_configs(settings.kafka_bootstrap, wanted)
+        # a topic just created has its settings already
+        kafka.correct_topic_configs(
+            settings.kafka_bootstrap, {n: c for n, c in wanted.items() if n not in created}
+        )
         return created
 
     def consumer_lag(self) -> Iterator[metrics.LagReading]:
