@@ -26,8 +26,11 @@ from schemas.codec import Codec
 from schemas.events import now_millis
 from schemas.registry import SchemaRegistry
 from streams import faust_patches, offsets, retirement
+
+# the agents reach the shell's types here
+from streams.runtime import Read as Read
 from streams.runtime import Shell
-from streams.runtime import Side as Side  # for the agents: they reach the shell here
+from streams.runtime import Side as Side
 
 # Each table partition is its own RocksDB. Its writes wait in memtables of this size (two at
 # most) and in the write-ahead log until a memtable is flushed; only then are deleted keys on

@@ -23,6 +23,7 @@ then add it to SUPPORTED."""
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -132,13 +133,14 @@ class StandIn:
     Shell._as_if_read)."""
 
     def __init__(self, topic: str, partition: int) -> None:
-        self.message = StandInRecord(topic, partition)
+        self.message = StandInRecord(topic, partition, time.time())
 
 
 @dataclass(frozen=True)
 class StandInRecord:
     topic: str
     partition: int
+    timestamp: float  # seconds, as Faust's: a windowed table's window is the one of now
 
     @property
     def tp(self) -> TP:

@@ -85,6 +85,7 @@ class Shell:
         self._landed = RecentlySent()  # causes whose side records are in the table
         # per table: its agent's participant and lanes (decide_here joins those lanes)
         self._lanes: dict[int, tuple[_Participant, KeyedLanes]] = {}
+        self._batched: dict[int, _Participant] = {}  # per table decided a batch at a time
         # per table: what it retires (streams/retirement.py), so messages too old are refused
         self._retirements: dict[int, Retirement] = {}
 
@@ -277,6 +278,8 @@ class Shell:
         most: int = 500,
         side: Side | None = None,
         acts_on: frozenset[str] | None = None,
+        committed: Committed | None = None,
+        prepare: Prepare | None = None,
     ) -> None:
         """Feed the stream through `decide` a batch at a time (`each_batch`). A batch is
         decided record by record in arrival order (a key's state carries from one of its
@@ -294,9 +297,21 @@ class Shell:
         after a crash between the two, the key's next read writes them again (`_land`).
 
         `acts_on`: the message types `decide` may change anything for; a record whose
-        `event_type` header names another type is finished without being decoded."""
-        participant = _Participant(table, decide, load, dump, lambda m: m.key, None, side, acts_on)
-        await self.each_batch(stream, partial(self._decide_batch, participant, decide), most=most)
+        `event_type` header names another type is finished without being decoded.
+
+        `committed(message, before, after)`: called for each key once its state is stored
+        (before: its state when the batch began; message: its last one).
+        `prepare(reads)`: awaited with the batch's decoded messages before any is decided:
+        what decisions need from outside (payment: the gateway's verdicts) asked for all of
+        them at once.
+
+        `decide_here` and `resend_here` work on the table: one batch or one of those at a
+        time."""
+        participant = _Participant(
+            table, decide, load, dump, lambda m: m.key, committed, side, acts_on, prepare
+        )
+        self._batched[id(table)] = participant
+        await self.each_batch(stream, partial(self._decide_batch, participant), most=most)
 
     async def each_batch(
         self,
@@ -375,42 +390,51 @@ class Shell:
                 for _ in batch:
                     arrived.task_done()
 
-    async def _decide_batch(
-        self,
-        p: _Participant,
-        decide: BatchDecide,
-        batch: list[faust.EventT],
-    ) -> None:
-        """Decide a batch (see `run_in_batches`), store each key's state once, send."""
-        keys: dict[Any, _Decided] = {}
-        sides: dict[str, Any] = {}  # side key -> its state as decided in this batch
-        outgoing: list[Outgoing] = []
-        outputs: list[Message] = []
+    async def _decide_batch(self, p: _Participant, batch: list[faust.EventT]) -> None:
+        """Decode a batch (see `run_in_batches`), then decide it, store, send."""
+        reads: list[Read] = []
         for event in batch:
             if p.acts_on is not None and self.passes_by(event, p.acts_on):
                 continue
             message = await self.decode(event)
-            if message is None:  # dead-lettered
-                continue
+            if message is not None:  # else dead-lettered
+                reads.append(Read(message, event, event))
+        if reads:
+            async with p.turn:
+                await self._decide_reads(p, reads)
+
+    async def _decide_reads(self, p: _Participant, reads: list[Read]) -> dict[Any, _Decided]:
+        """Decide messages in order (a key's state carries from one to the next), store each
+        key's state once with all its outputs, then send them all. Returns what each key
+        stored."""
+        if p.prepare is not None:
+            await p.prepare(reads)
+        keys: dict[Any, _Decided] = {}
+        sides: dict[str, Any] = {}  # side key -> its state as decided in this batch
+        outgoing: list[Outgoing] = []
+        outputs: list[Message] = []
+        for read in reads:
+            message = read.message
             key = p.key_of(message)
             cause = message.envelope.event_id
             decided = keys.get(key)
             if decided is None:
                 self.ensure_running()  # no await between this and the read
                 stored = Stored.from_table(stored_value(p.table, key))
-                await self._land(p, stored, event)
+                await self._land(p, stored, read.at)
                 if stored.cause == cause:  # handled before; its outputs may not have left
                     await self.send_left_over(stored)
                     continue
                 if stored.outbox:  # a crash left them: they go out before what follows
                     await self.send_left_over(stored)
                 state = p.load(stored.state) if stored.state is not None else None
-                if await self._too_old(p.table, state, message, event):
+                before = state
+                if await self._too_old(p.table, state, message, read.record):
                     continue
             elif decided.cause == cause:  # the same record twice in one batch
                 continue
             else:
-                state = decided.state
+                state, before = decided.state, decided.before
             side_key = p.side.key_of(message) if p.side else None
             side_state = None
             if p.side and side_key is not None:
@@ -420,12 +444,14 @@ class Shell:
                 )
             try:
                 if p.side:
-                    new_state, new_side, produced = decide(state, side_state, message, now_millis())
+                    new_state, new_side, produced = p.decide(
+                        state, side_state, message, now_millis()
+                    )
                 else:
-                    new_state, produced = decide(state, message, now_millis())
+                    new_state, produced = p.decide(state, message, now_millis())
                     new_side = None
             except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-                await self._cannot_act(message, event, exc)
+                await self._cannot_act(message, read.record, exc)
                 continue
             _log_processed(message, key, produced)
             side_changed = side_key is not None and new_side != side_state
@@ -435,14 +461,13 @@ class Shell:
             outgoing.extend(encoded)
             outputs.extend(produced)
             if new_state is not None:
-                source = (event.message.topic, event.message.partition, event.message.offset)
                 earlier = decided.outbox if decided is not None else ()
                 written = dict(decided.side) if decided is not None else {}
                 if side_changed and p.side and side_key is not None:
                     sides[side_key] = new_side
                     written[side_key] = p.side.dump(new_side)
                 keys[key] = _Decided(
-                    new_state, cause, source, earlier + tuple(encoded), event, written
+                    new_state, before, read, cause, earlier + tuple(encoded), written
                 )
         superseded = _superseded(outgoing)
         if superseded:  # a level written twice in the batch: only its last one goes out
@@ -455,39 +480,42 @@ class Shell:
             # they leave; then the side records under their own keys
             async with changelog.acknowledged():
                 for key, decided in keys.items():
-                    with reading(decided.event):  # the key's partition (see `reading`)
+                    with reading(decided.read.at):  # the key's partition (see `reading`)
                         p.table[key] = Stored(
                             p.dump(decided.state),
                             decided.cause,
-                            decided.source,
+                            decided.read.source,
                             decided.outbox,
                             decided.side,
                         ).to_json()
-            await self._write_sides(p, [(d.side, d.event) for d in keys.values() if d.side])
+                        if p.committed is not None:
+                            p.committed(decided.read.message, decided.before, decided.state)
+            await self._write_sides(p, [(d.side, d.read.at) for d in keys.values() if d.side])
         await self.send_encoded(outgoing)
         for decided in keys.values():
             self._sent.add(decided.cause)
             if decided.side:
                 self._landed.add(decided.cause)
         _count_outcomes(outputs)
+        return keys
 
-    async def _land(self, p: _Participant, stored: Stored, event: faust.EventT) -> None:
+    async def _land(self, p: _Participant, stored: Stored, at: Any) -> None:
         """Write again the side records a stored value holds, unless they are known to be in
         the table already: a crash may have come between the value and them."""
         if stored.side and stored.cause is not None and stored.cause not in self._landed:
-            await self._write_sides(p, [(stored.side, event)])
+            await self._write_sides(p, [(stored.side, at)])
             self._landed.add(stored.cause)
 
     async def _write_sides(
-        self, p: _Participant, written: list[tuple[Mapping[str, Any], faust.EventT]]
+        self, p: _Participant, written: list[tuple[Mapping[str, Any], Any]]
     ) -> None:
         """Side records under their own keys, acknowledged by the changelog, each in the
         partition of the record that decided it (the partition of its key's state)."""
         if not written:
             return
         async with changelog.acknowledged():
-            for records, event in written:
-                with reading(event):
+            for records, at in written:
+                with reading(at):
                     for side_key, value in records.items():
                         p.table[side_key] = value
 
@@ -562,6 +590,42 @@ class Shell:
             if stored.cause is not None:
                 self._sent.add(stored.cause)
 
+    async def decide_all_here(
+        self,
+        table: faust.types.TableT,
+        messages: list[Message],
+        settled: Callable[[Any], bool] = lambda _state: False,
+    ) -> bool:
+        """Decide messages the worker makes itself (no Kafka record: a timer's ticks) as if
+        they had been read after what the agent has read so far: for a table decided a batch
+        at a time, as one batch between the agent's; else each in its key's lane
+        (`decide_here`). Returns False when the table's agent is not running here yet.
+
+        `settled`, and why outboxes are sent again after a restart: see `decide_here`."""
+        p = self._batched.get(id(table))
+        if p is None:
+            if id(table) not in self._lanes:
+                return False
+            for message in messages:
+                await self.decide_here(table, message.key.encode(), message, settled)
+            return True
+        reads = [Read(m, StandIn(m.topic, self._partition_of(m)), None) for m in messages]
+        try:
+            async with p.turn:
+                decided = await self._decide_reads(p, reads)
+                self.ensure_running()  # the states below are stored in an open table
+                done = {key: d for key, d in decided.items() if settled(d.state)}
+                if done:
+                    async with changelog.acknowledged():
+                        for key, d in done.items():
+                            with reading(d.read.at):
+                                p.table[key] = Stored(p.dump(d.state), d.cause).to_json()
+        except Stopping:
+            pass  # the clock decides them again after the restart
+        except Exception:
+            log.exception("%d decisions of the worker's own failed", len(messages))
+        return True
+
     async def decide_here(
         self,
         table: faust.types.TableT,
@@ -601,13 +665,15 @@ class Shell:
         await lanes.submit(lane, work)
         return True
 
+    def _partition_of(self, message: Message) -> int:
+        spec = topics.BY_NAME[message.topic]
+        return kafka.partition_for(spec, message.key, message.data, self.partitions)
+
     @contextmanager
     def _as_if_read(self, message: Message) -> Iterator[None]:
         """Inside it, `message` is Faust's current event, as if read from the partition its
         topic and key give (see `reading`)."""
-        spec = topics.BY_NAME[message.topic]
-        partition = kafka.partition_for(spec, message.key, message.data, self.partitions)
-        with reading(StandIn(message.topic, partition)):
+        with reading(StandIn(message.topic, self._partition_of(message))):
             yield
 
     async def drain(self) -> None:
@@ -616,11 +682,8 @@ class Shell:
             await lanes.drain()
 
     async def resend_here(self, table: faust.types.TableT, lane: Any, key: Any) -> None:
-        """Send a key's stored outbox again, unless known to have left, in the key's lane."""
-        registered = self._lanes.get(id(table))
-        if registered is None:
-            return
-        _participant, lanes = registered
+        """Send a key's stored outbox again, unless known to have left, in the key's lane (a
+        table decided a batch at a time: between batches)."""
 
         async def work() -> None:
             try:
@@ -631,7 +694,14 @@ class Shell:
             except Exception:
                 log.exception("re-sending the outbox of %r failed", key)
 
-        await lanes.submit(lane, work)
+        batched = self._batched.get(id(table))
+        if batched is not None:
+            async with batched.turn:
+                await work()
+            return
+        registered = self._lanes.get(id(table))
+        if registered is not None:
+            await registered[1].submit(lane, work)
 
 
 @dataclass(frozen=True)
@@ -686,15 +756,35 @@ class _InOrder:
 
 
 @dataclass(frozen=True)
+class Read:
+    """A message to decide, and where it comes from: `record`, the Kafka record it was read
+    from (None: a decision the worker takes itself); `at`, Faust's current event while its
+    key's state is written (the record, or a `StandIn` for the partition it belongs to)."""
+
+    message: Message
+    at: Any
+    record: faust.EventT | None
+
+    @property
+    def source(self) -> tuple[str, int, int] | None:
+        if self.record is None:
+            return None
+        return _where(self.record)
+
+
+@dataclass(frozen=True)
 class _Decided:
     """A key's state so far within a batch: what to store for it once the batch is decided."""
 
     state: Any
+    before: Any  # its state when the batch began
+    read: Read  # its last message: its cause, and where its state is written
     cause: str
-    source: tuple[str, int, int]
     outbox: tuple[Outgoing, ...]
-    event: faust.EventT  # its last record: Faust's current event when the state is written
     side: Mapping[str, Any] = field(default_factory=dict)  # side key -> value as stored
+
+
+Prepare = Callable[[list[Read]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -703,7 +793,7 @@ class _Participant:
     state's JSON form, which key a message belongs to, and what to do once stored."""
 
     table: faust.types.TableT
-    decide: Decide
+    decide: Callable[..., Any]  # Decide; a batch's with a side: BatchDecide
     load: Callable[[Any], Any]
     dump: Callable[[Any], Any]
     key_of: Callable[[Message], str]
@@ -711,6 +801,9 @@ class _Participant:
     side: Side | None = None
     # the message types the decider acts on (None: every type); others pass by undecoded
     acts_on: frozenset[str] | None = None
+    prepare: Prepare | None = None
+    # a batch table's: held while a batch, or a decision the worker takes itself, is decided
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 @dataclass(frozen=True)

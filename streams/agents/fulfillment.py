@@ -38,7 +38,7 @@ def install(worker: Worker) -> None:
 
     @app.agent(worker.source(*BY_NAME["fulfillment"].inputs), name=f"{__name__}.fulfillment_agent")
     async def fulfillment_agent(stream: faust.StreamT) -> None:
-        await shell.run(
+        await shell.run_in_batches(
             stream,
             shipments_table,
             lambda state, msg, now: fulfillment.decide(state, msg, now, delays),
@@ -64,10 +64,9 @@ def install(worker: Worker) -> None:
     @app.timer(interval=settings.carrier_tick_s)
     async def carrier_clock() -> None:
         """The carrier's clock: every shipment whose next step is due (on this worker's
-        partitions) moves on. The step is decided by the agent's own shell, in the
-        shipment's lane, as if a tick had been read from fulfillment.commands.v1; it used to
-        go out to that topic and back, two records handled and written per step, for a
-        decision about state this worker owns (docs/architecture.md, "Hops per order")."""
+        partitions) moves on, all of them decided as one batch by the agent's own shell, as
+        if ticks had been read from fulfillment.commands.v1: a decision about state this
+        worker owns needs no trip through Kafka (docs/architecture.md, "Hops per order")."""
         if app.rebalancing:
             return
         left_over: list[str] = []
@@ -79,13 +78,15 @@ def install(worker: Worker) -> None:
             for order_id in left_over:
                 await shell.resend_here(shipments_table, order_id.encode(), order_id)
         now = now_millis()
+        ticks: list[Message] = []
         for order_id in schedule.due_now(now):
             stored = state_of(stored_value(shipments_table, order_id))
             if stored is None:
                 schedule.due.pop(order_id, None)
                 continue
             tick = schedule.tick(fulfillment.Shipment.from_json(stored), now)
-            if tick is None:
-                continue
-            if not await shell.decide_here(shipments_table, order_id.encode(), tick, _ended):
-                schedule.ticked.pop(order_id, None)  # the agent is not running yet: next time
+            if tick is not None:
+                ticks.append(tick)
+        if ticks and not await shell.decide_all_here(shipments_table, ticks, _ended):
+            for tick in ticks:  # the agent is not running yet: next time
+                schedule.ticked.pop(tick.key, None)

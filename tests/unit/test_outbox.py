@@ -244,30 +244,40 @@ def test_a_batch_passes_by_undecoded_the_types_its_decider_does_not_act_on() -> 
 TICK = reply(PLACED, "AdvanceShipment", "fulfillment.commands.v1", order_id="o-1")
 
 
-def test_a_decision_the_worker_takes_itself_is_stored_then_sent_in_its_keys_lane():
+def test_a_decision_the_worker_takes_itself_is_stored_then_sent_after_what_was_read(
+    loop: str,
+) -> None:
     kafka = Kafka({})
+    other = reply(TICK, "AdvanceShipment", "fulfillment.commands.v1", order_id="o-2")
 
     async def worker() -> None:
         shell = _shell(kafka)
         await _agent(shell, kafka, [PLACED], _decide([]))
-        assert await shell.decide_here(kafka.table, b"o-1", TICK)  # type: ignore[arg-type]
+        assert await shell.decide_all_here(kafka.table, [TICK, other])  # type: ignore[arg-type]
         await shell.drain()
 
     asyncio.run(worker())
-    _, (value, table_then) = kafka.sent
+    _, (value, table_then), _ = kafka.sent
     assert value == "OrderConfirmed"
     stored = Stored.from_table(table_then["o-1"])
     assert stored.cause == TICK.envelope.event_id and stored.source is None
     assert [out.value for out in stored.outbox] == [b"OrderConfirmed"]  # stored, then sent
+    if loop == "run_in_batches":  # the worker's decisions are one batch: stored, then sent
+        assert Stored.from_table(table_then["o-2"]).cause == other.envelope.event_id
 
 
-def test_a_workers_own_decision_is_sent_again_after_a_restart_unless_settled():
+def test_a_decision_the_worker_takes_itself_waits_for_its_agent() -> None:
+    shell = _shell(Kafka({}))
+    assert not asyncio.run(shell.decide_all_here({}, [TICK]))  # type: ignore[arg-type]
+
+
+def test_a_workers_own_decision_is_sent_again_after_a_restart_unless_settled(loop: str) -> None:
     kafka = Kafka({})
 
     async def before_the_crash() -> None:
         shell = _shell(kafka)
         await _agent(shell, kafka, [PLACED], _decide([]))
-        await shell.decide_here(kafka.table, b"o-1", TICK)  # type: ignore[arg-type]
+        await shell.decide_all_here(kafka.table, [TICK])  # type: ignore[arg-type]
         await shell.drain()
 
     async def after_the_restart() -> None:
@@ -286,11 +296,40 @@ def test_a_workers_own_decision_is_sent_again_after_a_restart_unless_settled():
         await _agent(shell, kafka, [], _decide([]), committed=1)
         again = reply(TICK, "AdvanceShipment", "fulfillment.commands.v1", order_id="o-1")
         table: Any = kafka.table
-        await shell.decide_here(table, b"o-1", again, lambda _state: True)
+        await shell.decide_all_here(table, [again], lambda _state: True)
         await shell.drain()
 
     asyncio.run(settled())
     assert Stored.from_table(kafka.table["o-1"]).outbox == ()  # nothing left to send again
+
+
+def test_a_batch_tells_what_each_key_stored_and_asks_what_it_needs_first() -> None:
+    """`prepare` sees the batch's messages before any is decided; `committed` hears of each
+    key once, with its state before the batch and after it."""
+    kafka = Kafka({})
+    seen: list[list[str]] = []
+    told: list[tuple[str, Any, Any]] = []
+
+    async def prepare(reads: Any) -> None:
+        seen.append([read.message.type for read in reads])
+
+    other = place_order(order_id="o-2")
+    asyncio.run(
+        _shell(kafka).run_in_batches(
+            _stream([PLACED, other, RESERVED]),
+            kafka.table,  # type: ignore[arg-type]
+            _decide([]),
+            load=lambda stored: stored,
+            dump=lambda state: state,
+            committed=lambda m, before, after: told.append((m.type, before, after)),
+            prepare=prepare,
+        )
+    )
+    assert seen == [["PlaceOrder", "PlaceOrder", "StockReserved"]]
+    assert told == [
+        ("StockReserved", None, "after StockReserved"),
+        ("PlaceOrder", None, "after PlaceOrder"),
+    ]
 
 
 class _Writes(dict[str, Any]):
