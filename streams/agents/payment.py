@@ -1,10 +1,12 @@
 """Payment: commands are keyed by order_id but partitioned by customer (schemas/topics.py),
 so one customer's spend window (the fraud rule) and their orders' verdicts share a partition,
-and one customer's commands are handled one at a time."""
+and one customer's commands are decided in the order they were read."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -12,19 +14,14 @@ from typing import Any
 import faust
 
 from orderflow.roles import BY_NAME
-from schemas import messages
-from schemas.events import Message
-from streams.app import Worker
+from schemas.events import Message, now_millis
+from streams.app import Read, Worker
 from streams.domain import payment
 from streams.domain.money import money
+from streams.domain.schedule import Due
+from streams.outbox import Stored, state_of, stored_value
 
-
-def _command(msg: Message) -> messages.AuthorizePayment | messages.RefundPayment:
-    """A payment command (what payments.commands.v1 carries)."""
-    command = messages.payload(msg)
-    if not isinstance(command, messages.AuthorizePayment | messages.RefundPayment):
-        raise TypeError(f"{msg.type} on {msg.topic}")
-    return command
+log = logging.getLogger("orderflow.streams")
 
 
 def install(worker: Worker) -> None:
@@ -43,51 +40,126 @@ def install(worker: Worker) -> None:
         expires=timedelta(seconds=settings.fraud_window_s * 2),
     )
 
-    async def gateway(scenario: str) -> payment.Verdict:
-        """Call the (simulated) gateway, retrying transient errors with exponential backoff."""
-        answers: list[str] = []
-        while True:
-            answers.append(payment.gateway_call(scenario, len(answers) + 1))
-            if answers[-1] != payment.TRANSIENT or len(answers) >= payment.MAX_ATTEMPTS:
-                return payment.verdict_after(answers)
-            await asyncio.sleep(payment.backoff_s(len(answers), settings.payment_backoff_s))
+    backoff_ms = int(settings.payment_backoff_s * 1000)
 
-    def spent(customer_id: str) -> Decimal:
-        return money(spend_table[customer_id].current() or 0)
+    def spent(customer_id: str, event: Any = None) -> Decimal:
+        """The customer's authorized spend in the fraud window of `event` (None: Faust's
+        current event)."""
+        return money(spend_table[customer_id].current(event) or 0)
 
-    async def decide_payment(
+    def stored_payment(order_id: str) -> payment.PaymentState | None:
+        stored = state_of(stored_value(payments_table, order_id))
+        return None if stored is None else payment.PaymentState.from_json(stored)
+
+    # the verdicts of what is being decided, by the asking message's event id (`ask`)
+    verdicts: dict[str, payment.Verdict] = {}
+
+    async def ask(reads: list[Read]) -> None:
+        """Every gateway verdict a batch needs, before any of it is decided: one customer's
+        calls in arrival order, each checked against the fraud window with what the earlier
+        ones authorized; different customers' calls side by side. No call waits for a
+        backoff (a transient failure is a verdict to retry: streams/domain/payment.py)."""
+        verdicts.clear()
+        by_customer: dict[str, list[tuple[Read, payment.Asked]]] = {}
+        orders: set[str] = set()
+        for read in reads:
+            if read.message.type not in ("AuthorizePayment", payment.RETRY):
+                continue
+            order_id = read.message.key
+            asking = payment.asked(stored_payment(order_id), read.message)
+            if asking is not None and order_id not in orders:  # a repeat in the batch: once
+                orders.add(order_id)
+                by_customer.setdefault(asking.customer_id, []).append((read, asking))
+        limit = money(settings.fraud_limit)
+
+        async def in_order(customer_id: str, asks: list[tuple[Read, payment.Asked]]) -> None:
+            spend = spent(customer_id, asks[0][0].at)
+            for read, asking in asks:
+                if payment.fraud_suspected(spend, asking.amount, limit):
+                    verdict = payment.FRAUD
+                else:
+                    answer = await gateway_call(asking.scenario, asking.attempt)
+                    verdict = payment.verdict_of(asking.attempt, answer)
+                verdicts[read.message.envelope.event_id] = verdict
+                if verdict.outcome == payment.AUTHORIZED:
+                    spend += asking.amount
+
+        await asyncio.gather(*(in_order(c, asks) for c, asks in by_customer.items()))
+
+    async def gateway_call(scenario: str, attempt: int) -> str:
+        """One call to the (simulated) gateway."""
+        return payment.gateway_call(scenario, attempt)
+
+    def decide_payment(
         state: payment.PaymentState | None, msg: Message, now: int
     ) -> tuple[Any, list[Message]]:
         if msg.type == "RefundPayment":
             return payment.refund(state, msg, now)
-        if msg.type != "AuthorizePayment" or state is not None:
+        if payment.asked(state, msg) is None:
             return state, []
-        asked = messages.typed(msg, messages.AuthorizePayment)
-        amount = money(asked.amount)
-        if payment.fraud_suspected(spent(asked.customer_id), amount, money(settings.fraud_limit)):
-            verdict = payment.FRAUD
-        else:
-            verdict = await gateway(asked.scenario)
-        return payment.authorize(state, msg, now, verdict)
+        return payment.authorize(state, msg, now, verdicts[msg.envelope.event_id], backoff_ms)
 
-    def count_spend(msg: Message, before: Any, after: Any) -> None:
-        """Once a new authorization is stored, it counts against the customer's window."""
-        if before is None and after.outcome == payment.AUTHORIZED:
+    # the retrying authorizations on this worker's partitions: order_id -> when due
+    retries = Due()
+
+    def committed(msg: Message, before: Any, after: Any) -> None:
+        """Once stored: a new authorization counts against the customer's window; a retrying
+        one is due again at its time."""
+        retries.track(after.order_id, after.retry_at if after.outcome == payment.RETRYING else None)
+        if after.outcome == payment.AUTHORIZED and (
+            before is None or before.outcome == payment.RETRYING
+        ):
             customer = after.customer_id
             spend_table[customer] = str(spent(customer) + money(after.amount))
 
     @worker.app.agent(worker.source(*BY_NAME["payment"].inputs), name=f"{__name__}.payment_agent")
     async def payment_agent(stream: faust.StreamT) -> None:
-        await worker.shell.run(
+        await worker.shell.run_in_batches(
             stream,
             payments_table,
             decide_payment,
             payment.PaymentState.from_json,
             payment.PaymentState.to_json,
-            key_of=lambda m: _command(m).order_id,
-            committed=count_spend,
-            # gateway calls wait (retries back off for seconds): many side by side; one
-            # customer's commands one at a time (the fraud window reads and adds their spend)
-            side_by_side=settings.payment_side_by_side,
-            lane_of=lambda m: _command(m).customer_id,
+            committed=committed,
+            prepare=ask,
         )
+
+    def stored_retries(left_over: list[str]) -> Iterator[tuple[str, int | None]]:
+        """Each stored payment (order_id, when a retry is due or None); those whose stored
+        outbox may not have left are also named in `left_over`."""
+        for key, value in list(payments_table.items()):
+            stored = Stored.from_table(value)
+            try:
+                state = payment.PaymentState.from_json(stored.state)
+            except (KeyError, TypeError, ValueError):
+                log.error("unreadable payment state, skipped", extra={"order_id": key})
+                continue
+            if stored.outbox:
+                left_over.append(state.order_id)
+            yield state.order_id, state.retry_at if state.outcome == payment.RETRYING else None
+
+    @worker.app.timer(interval=max(0.05, settings.payment_backoff_s / 2))
+    async def retry_clock() -> None:
+        """Retrying authorizations whose backoff passed ask the gateway again, decided as one
+        batch by the agent's shell."""
+        app = worker.app
+        if app.rebalancing:
+            return
+        left_over: list[str] = []
+        if retries.rebuild_after_rebalance(
+            app.consumer_generation_id, lambda: stored_retries(left_over)
+        ):
+            # a verdict the clock made just before a crash: it goes out (again) now
+            for order_id in left_over:
+                await worker.shell.resend_here(payments_table, order_id.encode(), order_id)
+        now = now_millis()
+        ticks = []
+        for order_id in retries.due_now(now):
+            state = stored_payment(order_id)
+            tick = None if state is None else payment.retry_tick(state, now)
+            if tick is None:
+                retries.track(order_id, None)
+            else:
+                ticks.append(tick)
+        if ticks:
+            await worker.shell.decide_all_here(payments_table, ticks, payment.settled)

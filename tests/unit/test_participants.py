@@ -224,27 +224,55 @@ def _authorize(scenario: str, order_id: str = "o1"):
     )
 
 
-def _gateway(scenario: str) -> payment.Verdict:
-    """The retry policy as the agent runs it, without the sleeping."""
-    answers: list[str] = []
-    while True:
-        answers.append(payment.gateway_call(scenario, len(answers) + 1))
-        if answers[-1] != payment.TRANSIENT or len(answers) >= payment.MAX_ATTEMPTS:
-            return payment.verdict_after(answers)
+def _gateway(scenario: str, attempt: int = 1) -> payment.Verdict:
+    """What the agent makes of one gateway call."""
+    return payment.verdict_of(attempt, payment.gateway_call(scenario, attempt))
 
 
-def test_payment_approve_decline_and_bounded_retries():
+def test_payment_approve_and_decline():
     _state, out = payment.authorize(None, _authorize("approve"), NOW, _gateway("approve"))
     assert types(out) == ["PaymentAuthorized"] and out[0].data["authorization_id"]
     _, out = payment.authorize(None, _authorize("decline"), NOW, _gateway("decline"))
     assert types(out) == ["PaymentDeclined"] and out[0].data["code"] == "DECLINED"
-    _, out = payment.authorize(None, _authorize("error"), NOW, _gateway("error"))
-    assert out[0].data["code"] == "GATEWAY_ERROR"
-    assert out[0].data["attempts"] == payment.MAX_ATTEMPTS
+
+
+def test_a_transient_gateway_error_is_a_state_asked_again_by_the_clock_a_bounded_number_of_times():
+    command = _authorize("error")
+    state, out = payment.authorize(None, command, NOW, _gateway("error"), base_ms=100)
+    assert out == [] and state is not None and state.outcome == payment.RETRYING
+    assert payment.ended(state.to_json()) is False  # not retired while retrying
+    assert payment.retry_tick(state, NOW + 99) is None  # not due yet
+    assert payment.authorize(state, command, NOW, _gateway("error")) == (state, [])  # a repeat
+    now, waits = NOW, []
+    while state.outcome == payment.RETRYING:
+        waits.append(state.retry_at - now)
+        now = state.retry_at
+        tick = payment.retry_tick(state, now)
+        assert tick is not None and tick.data["customer_id"] == "c"
+        asking = payment.asked(state, tick)
+        assert asking is not None and asking.attempt == state.attempts + 1
+        verdict = _gateway(asking.scenario, asking.attempt)
+        state, out = payment.authorize(state, tick, now, verdict, base_ms=100)
+        assert payment.authorize(state, tick, now, verdict, base_ms=100) == (state, [])  # again
+    assert waits == [100, 200, 400]  # doubling
+    assert types(out) == ["PaymentDeclined"] and out[0].data["code"] == "GATEWAY_ERROR"
+    assert out[0].data["attempts"] == payment.MAX_ATTEMPTS == state.attempts
+    assert out[0].envelope.correlation_id == command.envelope.correlation_id
+    assert payment.settled(state) and payment.ended(state.to_json())
+
+
+def test_a_retry_that_is_approved_authorizes_once():
+    state, _ = payment.authorize(None, _authorize("error"), NOW, _gateway("error"), base_ms=10)
+    assert state is not None
+    tick = payment.retry_tick(state, NOW + 10)
+    assert tick is not None
+    state, out = payment.authorize(state, tick, NOW + 10, _gateway("approve", 2))
+    assert types(out) == ["PaymentAuthorized"] and state is not None and state.attempts == 2
+    assert payment.retry_tick(state, NOW + 10_000) is None
 
 
 def test_backoff_doubles():
-    assert [payment.backoff_s(n, 0.1) for n in (1, 2, 3)] == [0.1, 0.2, 0.4]
+    assert [payment.backoff_ms(n, 100) for n in (1, 2, 3)] == [100, 200, 400]
 
 
 def test_payment_decision_is_remembered_so_nothing_is_authorized_twice():
