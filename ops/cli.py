@@ -361,8 +361,19 @@ def main(argv: list[str] | None = None) -> None:
         help="instead: spread and flash-sale runs (half the orders on one SKU) of this long, "
         "twice, printing the inventory's CPU per order of each (ops/bench/flash.py)",
     )
+    bench.add_argument(
+        "--backlog",
+        type=int,
+        default=None,
+        metavar="ORDERS",
+        help="instead: each worker's CPU per record at --rate against the same worker's on a "
+        "backlog of this many orders (placed while the workers are stopped), the trickle tax "
+        "as a ratio (ops/bench/backlog.py)",
+    )
     bench.add_argument("--interval", type=_duration, default=300.0, help="the soak's interval")
-    bench.add_argument("--rate", type=float, default=30.0, help="orders/s of a soak or flash run")
+    bench.add_argument(
+        "--rate", type=float, default=30.0, help="orders/s of a soak, flash or backlog run"
+    )
     bench.set_defaults(func=_bench)
     args = parser.parse_args(argv)
     args.func(args)

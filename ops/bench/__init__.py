@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ops import faust_floor, load, services
-from ops.bench import flash, history
+from ops.bench import backlog, flash, history
 from ops.bench.kafka_counts import baseline, mean_event_size
 from ops.bench.procfs import machine
 from ops.bench.profiling import RESULTS_DIR, profile
@@ -116,6 +116,15 @@ def main(args: Any) -> None:
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         path = RESULTS_DIR / f"flash-{datetime.now(UTC):%Y-%m-%dT%H%M%S}.json"
         path.write_text(json.dumps(sale, indent=2, default=_as_json))
+        print(f"\n(figures saved to {path})")
+        return
+    if getattr(args, "backlog", None):
+        settings = config.load()
+        services.up(settings)
+        taxed = asyncio.run(backlog.backlog(settings, args.backlog, args.rate))
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        path = RESULTS_DIR / f"backlog-{datetime.now(UTC):%Y-%m-%dT%H%M%S}.json"
+        path.write_text(json.dumps(taxed, indent=2, default=_as_json))
         print(f"\n(figures saved to {path})")
         return
     if getattr(args, "history", None):

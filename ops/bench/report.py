@@ -4,10 +4,10 @@ records and hops per order, the bound the Faust floor puts on orders/s, and the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ops.bench.procfs import cpu_ms_per_order
+from ops.bench.procfs import ProcessUse, cpu_ms_per_order
 from ops.bench.run import Latency, Report
 
 
@@ -24,14 +24,22 @@ class WorkerCost:
 def worker_costs(lat: Latency, app_id: str = "orderflow") -> list[WorkerCost]:
     """Per worker process (`worker-<role>`) whose group (`<app_id>-<role>`) handled records."""
     seconds = lat.orders / lat.rate if lat.rate else 0.0
+    return costs_of(lat.processes, lat.handled_by_group, seconds, app_id)
+
+
+def costs_of(
+    processes: Mapping[str, ProcessUse], handled: Mapping[str, int], seconds: float, app_id: str
+) -> list[WorkerCost]:
+    """Per worker process over a window of `seconds`: the records its group handled a second,
+    and its CPU per record."""
     costs = []
-    for name, use in sorted(lat.processes.items()):
+    for name, use in sorted(processes.items()):
         role = name.removeprefix("worker-")
-        handled = lat.handled_by_group.get(f"{app_id}-{role}", 0)
-        if not name.startswith("worker-") or not handled or not seconds:
+        count = handled.get(f"{app_id}-{role}", 0)
+        if not name.startswith("worker-") or not count or seconds <= 0:
             continue
         cpu_ms = use.cpu_percent / 100 * seconds * 1000
-        costs.append(WorkerCost(role, handled / seconds, cpu_ms / handled))
+        costs.append(WorkerCost(role, count / seconds, cpu_ms / count))
     return costs
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from api.models import PlaceOrderRequest
 from ops import bench, faust_floor, load
-from ops.bench import kafka_counts, procfs, profiling, run
-from ops.bench.report import print_report
+from ops.bench import backlog, kafka_counts, procfs, profiling, run
+from ops.bench.report import WorkerCost, costs_of, print_report
 from orderflow import config
 
 
@@ -153,6 +153,23 @@ def test_the_report_gives_each_workers_records_a_second_and_cpu_per_record():
     lines = _report_lines(run.Report(machine={}, baseline=None, latency=latency))
     table = lines[lines.index("| worker | records handled/s | CPU ms per record |") :]
     assert table[2:] == ["| order | 90 | 3.33 |"]  # payment handled none; kafka is no worker
+
+
+def test_the_trickle_tax_is_a_workers_cpu_per_record_on_a_trickle_over_on_a_backlog():
+    trickle = [WorkerCost("order", 90, 3.0), WorkerCost("payment", 20, 2.0)]
+    # drained: 40 % of a core over 10 s is 4,000 ms for 8,000 records
+    drained = costs_of(
+        {
+            "worker-order": procfs.ProcessUse(cpu_percent=40.0, rss_peak_mb=100),
+            "kafka": procfs.ProcessUse(cpu_percent=90.0, rss_peak_mb=900),
+        },
+        {"orderflow-order": 8_000, "orderflow-payment": 50},
+        seconds=10.0,
+        app_id="orderflow",
+    )
+    assert drained == [WorkerCost("order", 800, 0.5)]  # payment's process was not sampled
+    [tax] = backlog.taxes(trickle, drained)
+    assert tax.ratio == 6.0 and tax.line() == "| order | 90 | 3.00 | 800 | 0.50 | 6.0 |"
 
 
 def test_a_profile_counts_ops_as_our_code_but_not_the_entry_point():
