@@ -108,34 +108,25 @@ def _saga_feed(settings: config.Settings, latency: Latency) -> float:
     return handled / latency.orders * latency.rate if latency.orders else 0.0
 
 
+def _save(kind: str, figures: Any) -> None:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{kind}-{datetime.now(UTC):%Y-%m-%dT%H%M%S}.json"
+    path.write_text(json.dumps(figures, indent=2, default=_as_json))
+    print(f"\n(figures saved to {path})")
+
+
 def main(args: Any) -> None:
-    if getattr(args, "flash", None):
-        settings = config.load()
-        services.up(settings)
-        sale = asyncio.run(flash.flash(settings, args.flash, args.rate))
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        path = RESULTS_DIR / f"flash-{datetime.now(UTC):%Y-%m-%dT%H%M%S}.json"
-        path.write_text(json.dumps(sale, indent=2, default=_as_json))
-        print(f"\n(figures saved to {path})")
-        return
-    if getattr(args, "backlog", None):
-        settings = config.load()
-        services.up(settings)
-        taxed = asyncio.run(backlog.backlog(settings, args.backlog, args.rate))
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        path = RESULTS_DIR / f"backlog-{datetime.now(UTC):%Y-%m-%dT%H%M%S}.json"
-        path.write_text(json.dumps(taxed, indent=2, default=_as_json))
-        print(f"\n(figures saved to {path})")
-        return
-    if getattr(args, "history", None):
-        settings = config.load()
-        services.up(settings)
-        soaked = asyncio.run(history.soak(settings, args.history, args.interval, args.rate))
-        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        path = RESULTS_DIR / f"history-{datetime.now(UTC):%Y-%m-%dT%H%M%S}.json"
-        path.write_text(json.dumps(soaked, indent=2, default=_as_json))
-        print(f"\n(figures saved to {path})")
-        return
+    modes = {
+        "flash": lambda s: flash.flash(s, args.flash, args.rate),
+        "history": lambda s: history.soak(s, args.history, args.interval, args.rate),
+        "backlog": lambda s: backlog.backlog(s, args.backlog, args.rate),
+    }
+    for kind, run in modes.items():
+        if getattr(args, kind, None):
+            settings = config.load()
+            services.up(settings)
+            _save(kind, asyncio.run(run(settings)))
+            return
     report = asyncio.run(_main(args))
     print_report(report)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
