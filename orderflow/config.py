@@ -171,9 +171,6 @@ class Settings:
     fetch_max_wait_ms: int = field(
         default_factory=lambda: max(1, _env_int("ORDERFLOW_FETCH_MAX_WAIT_MS", 500))
     )
-    # Records an agent decided a record at a time handles side by side (different keys; one
-    # key stays in order)
-    side_by_side: int = field(default_factory=lambda: _env_int("ORDERFLOW_SIDE_BY_SIDE", 64))
     fraud_limit: str = field(default_factory=lambda: _env("ORDERFLOW_FRAUD_LIMIT", "10000.00"))
     fraud_window_s: float = field(
         default_factory=lambda: _env_float("ORDERFLOW_FRAUD_WINDOW_S", 3600.0)

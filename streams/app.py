@@ -247,7 +247,6 @@ def build(settings: config.Settings) -> Worker:
         app_id,
         offsets.LEDGER,
         partitions=settings.partitions,
-        side_by_side=settings.side_by_side,
     )
     worker = Worker(settings, app, shell)
     _pages(worker)

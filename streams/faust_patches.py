@@ -130,7 +130,7 @@ def reading(event: Any) -> Iterator[None]:
 class StandIn:
     """What Faust reads of its current event when a table is written: the record's topic
     and partition (for a decision the worker takes itself: streams/runtime.py,
-    Shell._as_if_read)."""
+    Shell.decide_all_here)."""
 
     def __init__(self, topic: str, partition: int) -> None:
         self.message = StandInRecord(topic, partition, time.time())

@@ -10,19 +10,17 @@ the old state (re-creating identical events with the same derived ids, which con
 or finds it handled and sends its stored outputs again. A reply can never be read before the
 state that expects it exists.
 
-Longer than the other modules (about 600 lines) on purpose: its three ways to decide (a
-record at a time side by side, `run`; a batch at a time, `run_in_batches` / `each_batch`; a
-decision the worker takes itself, `decide_here`) rest on one crash argument (the outbox, the
-ledger, what is known to have left), which reads best in one place."""
+Every agent decides a batch at a time (`run_in_batches`; analytics through `each_batch`), and
+a decision the worker takes itself (a clock's) is a batch of its own between the agent's
+(`decide_all_here`): one decision step (`_decide_reads`) on one crash argument (the outbox,
+the ledger, what is known to have left)."""
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -37,7 +35,6 @@ from schemas.events import Message, now_millis
 from schemas.registry import RegistryUnavailable
 from streams import changelog
 from streams.faust_patches import StandIn, reading
-from streams.lanes import KeyedLanes
 from streams.offsets import Ledger
 from streams.outbox import Outgoing, RecentlySent, Stored, stored_value
 from streams.retirement import Retirement
@@ -55,7 +52,6 @@ class Stopping(Exception):
     and the partition's next owner reads it again."""
 
 
-Decide = Callable[[Any, Message, int], Decision | Awaitable[Decision]]
 Committed = Callable[[Message, Any, Any], None]
 # (state, message, now) -> Decision; with a `Side`: (state, side, message, now) -> (state,
 # side, outputs)
@@ -72,20 +68,16 @@ class Shell:
         consumer: str,
         ledger: Ledger,
         partitions: int,
-        side_by_side: int = 1,
     ) -> None:
         self.app = app
         self.codec = codec
         self.consumer = consumer
         self.ledger = ledger
         self.partitions = partitions  # of every topic (a topic's `partition_by` needs it)
-        self.side_by_side = side_by_side
         self._topics: dict[str, faust.TopicT] = {}
         self._sent = RecentlySent()
         self._landed = RecentlySent()  # causes whose side records are in the table
-        # per table: its agent's participant and lanes (decide_here joins those lanes)
-        self._lanes: dict[int, tuple[_Participant, KeyedLanes]] = {}
-        self._batched: dict[int, _Participant] = {}  # per table decided a batch at a time
+        self._batched: dict[int, _Participant] = {}  # per table: its agent's participant
         # per table: what it retires (streams/retirement.py), so messages too old are refused
         self._retirements: dict[int, Retirement] = {}
 
@@ -212,62 +204,6 @@ class Shell:
             await self.dead_letter(event, exc.reason, exc.detail)
             return None
 
-    async def run(
-        self,
-        stream: faust.StreamT,
-        table: faust.types.TableT,
-        decide: Decide,
-        load: Callable[[Any], Any],
-        dump: Callable[[Any], Any],
-        key_of: Callable[[Message], str] = lambda m: m.key,
-        committed: Committed | None = None,
-        side_by_side: int | None = None,
-        lane_of: Callable[[Message], str] | None = None,
-    ) -> None:
-        """Feed each record of the stream through `decide` with the state of its key.
-
-        Up to `side_by_side` records (default: the shell's) are handled at once; records of
-        one lane strictly one after the other, in arrival order. Records are decoded (or
-        dead-lettered) as they arrive; a record's lane is its Kafka key, or `lane_of` its
-        message: what its state is keyed by, or coarser.
-        Handling a record waits for Kafka to acknowledge its outputs, so one at a time an agent
-        spends most of its time waiting; side by side it does not. A record's offset may be
-        committed once it is finished (the ledger commits only up to the first record that
-        is not)."""
-        participant = _Participant(table, decide, load, dump, key_of, committed)
-        meter = self._meter(stream)
-        lanes = KeyedLanes(side_by_side or self.side_by_side)
-        self._lanes[id(table)] = (participant, lanes)
-
-        async def finish(event: faust.EventT, message: Message, taken: float) -> None:
-            self.ledger.busy += 1
-            try:
-                await self._handle(participant, message, event)
-                self._finished(meter, event, taken)
-            except Stopping:
-                pass  # not finished: the partition's next owner reads it again
-            except Exception:
-                # not finished: the ledger holds the commit and the partition is read again
-                log.exception("record %s[%s]@%s failed", *_where(event))
-            finally:
-                self.ledger.busy -= 1
-
-        async for event in stream.events():
-            taken = time.perf_counter()
-            try:
-                message = await self.decode(event)
-            except Exception:  # not finished: read again (see finish)
-                log.exception("record %s[%s]@%s failed", *_where(event))
-                continue
-            if message is None:  # dead-lettered
-                self._finished(meter, event, taken)
-                continue
-            lane = lane_of(message) if lane_of is not None else event.message.key or b""
-            # the task copies this context, in which Faust's current event is this record
-            # (table writes go to the changelog partition of the current event)
-            await lanes.submit(lane, partial(finish, event, message, taken))
-        await lanes.drain()  # the stream ended (the agent stops): let started work finish
-
     async def run_in_batches(
         self,
         stream: faust.StreamT,
@@ -305,7 +241,7 @@ class Shell:
         what decisions need from outside (payment: the gateway's verdicts) asked for all of
         them at once.
 
-        `decide_here` and `resend_here` work on the table: one batch or one of those at a
+        `decide_all_here` and `resend_here` work on the table: one batch or one of those at a
         time."""
         participant = _Participant(
             table, decide, load, dump, lambda m: m.key, committed, side, acts_on, prepare
@@ -519,56 +455,6 @@ class Shell:
                     for side_key, value in records.items():
                         p.table[side_key] = value
 
-    async def _handle(self, p: _Participant, message: Message, event: faust.EventT | None) -> Any:
-        """Decide one message with the state of its key: store the new state with the
-        encoded outputs, then send them. `event`: the record it was read from, or None for a
-        decision the worker takes itself (a timer's). Returns the new state (None: nothing
-        stored)."""
-        key = p.key_of(message)
-        self.ensure_running()  # no await between this and the read
-        stored = Stored.from_table(stored_value(p.table, key))
-        cause = message.envelope.event_id
-        if stored.cause == cause:  # handled before; its outputs may not have left
-            await self.send_left_over(stored)
-            return None
-        if stored.outbox:
-            # the previous message of this key, handled just before a crash: its outputs go
-            # out before anything that may follow from them
-            await self.send_left_over(stored)
-        state = p.load(stored.state) if stored.state is not None else None
-        if await self._too_old(p.table, state, message, event):
-            return None
-        try:
-            decided = p.decide(state, message, now_millis())
-            if inspect.isawaitable(decided):
-                decided = await decided
-            new_state, outputs = decided
-        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-            await self._cannot_act(message, event, exc)
-            return None
-        if not outputs and new_state == state:
-            # nothing changed (a reply the saga does not act on): nothing to store
-            _log_processed(message, key, outputs)
-            return None
-        outgoing = [await self.encode(output) for output in outputs]
-        if new_state is not None:
-            # state and outputs together, in the changelog before the outputs leave
-            # (streams/outbox.py, streams/changelog.py)
-            source = (
-                (event.message.topic, event.message.partition, event.message.offset)
-                if event is not None
-                else None
-            )
-            async with changelog.acknowledged():
-                p.table[key] = Stored(p.dump(new_state), cause, source, tuple(outgoing)).to_json()
-                if p.committed is not None:
-                    p.committed(message, state, new_state)
-        await self.send_encoded(outgoing)
-        self._sent.add(cause)
-        _count_outcomes(outputs)
-        _log_processed(message, key, outputs)
-        return new_state
-
     async def _cannot_act(
         self, message: Message, event: faust.EventT | None, exc: Exception
     ) -> None:
@@ -597,18 +483,17 @@ class Shell:
         settled: Callable[[Any], bool] = lambda _state: False,
     ) -> bool:
         """Decide messages the worker makes itself (no Kafka record: a timer's ticks) as if
-        they had been read after what the agent has read so far: for a table decided a batch
-        at a time, as one batch between the agent's; else each in its key's lane
-        (`decide_here`). Returns False when the table's agent is not running here yet.
+        they had been read after what the agent has read so far: as one batch between the
+        agent's. Returns False when the table's agent is not running here yet.
 
-        `settled`, and why outboxes are sent again after a restart: see `decide_here`."""
+        Their outboxes can be known to have left only in this process's memory (there is no
+        offset to commit), so after a restart they are sent again (`send_left_over`) when a
+        key's next message comes, or by whoever reads the table back (`resend_here`). When
+        `settled` says a new state expects no next message, it is stored once more without
+        its outbox once the outputs left, so nobody has to look at it again."""
         p = self._batched.get(id(table))
         if p is None:
-            if id(table) not in self._lanes:
-                return False
-            for message in messages:
-                await self.decide_here(table, message.key.encode(), message, settled)
-            return True
+            return False
         reads = [Read(m, StandIn(m.topic, self._partition_of(m)), None) for m in messages]
         try:
             async with p.turn:
@@ -626,66 +511,13 @@ class Shell:
             log.exception("%d decisions of the worker's own failed", len(messages))
         return True
 
-    async def decide_here(
-        self,
-        table: faust.types.TableT,
-        lane: Any,
-        message: Message,
-        settled: Callable[[Any], bool] = lambda _state: False,
-    ) -> bool:
-        """Decide a message the worker makes itself (no Kafka record: a timer's tick) as if
-        it had been read, in the lane of its key, after everything submitted to that lane.
-        Returns False when the table's agent is not running here yet.
-
-        Its outbox can be known to have left only in this process's memory (there is no
-        offset to commit), so after a restart it is sent again (`send_left_over`) when the
-        key's next message comes, or by whoever reads the table back. When `settled` says
-        the new state expects no next message, the state is stored once more without its
-        outbox once the outputs left, so nobody has to look at it again."""
-        registered = self._lanes.get(id(table))
-        if registered is None:
-            return False
-        participant, lanes = registered
-
-        async def work() -> None:
-            try:
-                with self._as_if_read(message):
-                    new_state = await self._handle(participant, message, None)
-                    self.ensure_running()  # the state below is stored in an open table
-                    if new_state is not None and settled(new_state):
-                        key = participant.key_of(message)
-                        stored = Stored(participant.dump(new_state), message.envelope.event_id)
-                        async with changelog.acknowledged():
-                            table[key] = stored.to_json()
-            except Stopping:
-                pass  # the clock decides it again after the restart
-            except Exception:
-                log.exception("%s for %s failed", message.type, message.key)
-
-        await lanes.submit(lane, work)
-        return True
-
-    def _partition_of(self, message: Message) -> int:
-        spec = topics.BY_NAME[message.topic]
-        return kafka.partition_for(spec, message.key, message.data, self.partitions)
-
-    @contextmanager
-    def _as_if_read(self, message: Message) -> Iterator[None]:
-        """Inside it, `message` is Faust's current event, as if read from the partition its
-        topic and key give (see `reading`)."""
-        with reading(StandIn(message.topic, self._partition_of(message))):
-            yield
-
-    async def drain(self) -> None:
-        """Wait until every agent's submitted work ended."""
-        for _participant, lanes in self._lanes.values():
-            await lanes.drain()
-
-    async def resend_here(self, table: faust.types.TableT, lane: Any, key: Any) -> None:
-        """Send a key's stored outbox again, unless known to have left, in the key's lane (a
-        table decided a batch at a time: between batches)."""
-
-        async def work() -> None:
+    async def resend_here(self, table: faust.types.TableT, key: Any) -> None:
+        """Send a key's stored outbox again, unless known to have left, between the table's
+        batches."""
+        p = self._batched.get(id(table))
+        if p is None:
+            return
+        async with p.turn:
             try:
                 self.ensure_running()
                 await self.send_left_over(Stored.from_table(stored_value(table, key)))
@@ -694,14 +526,9 @@ class Shell:
             except Exception:
                 log.exception("re-sending the outbox of %r failed", key)
 
-        batched = self._batched.get(id(table))
-        if batched is not None:
-            async with batched.turn:
-                await work()
-            return
-        registered = self._lanes.get(id(table))
-        if registered is not None:
-            await registered[1].submit(lane, work)
+    def _partition_of(self, message: Message) -> int:
+        spec = topics.BY_NAME[message.topic]
+        return kafka.partition_for(spec, message.key, message.data, self.partitions)
 
 
 @dataclass(frozen=True)
@@ -793,7 +620,7 @@ class _Participant:
     state's JSON form, which key a message belongs to, and what to do once stored."""
 
     table: faust.types.TableT
-    decide: Callable[..., Any]  # Decide; a batch's with a side: BatchDecide
+    decide: BatchDecide
     load: Callable[[Any], Any]
     dump: Callable[[Any], Any]
     key_of: Callable[[Message], str]

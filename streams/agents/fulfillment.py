@@ -76,7 +76,7 @@ def install(worker: Worker) -> None:
             # a step decided just before a crash: its events go out (again) now, not at the
             # shipment's next step (a delivered one has none)
             for order_id in left_over:
-                await shell.resend_here(shipments_table, order_id.encode(), order_id)
+                await shell.resend_here(shipments_table, order_id)
         now = now_millis()
         ticks: list[Message] = []
         for order_id in schedule.due_now(now):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -22,6 +22,35 @@ from streams.domain.schedule import Due
 from streams.outbox import Stored, state_of, stored_value
 
 log = logging.getLogger("orderflow.streams")
+
+
+async def gateway_verdicts(
+    by_customer: Mapping[str, list[tuple[Read, payment.Asked]]],
+    spent: Callable[[str, Read], Decimal],
+    limit: Decimal,
+    call: Callable[[str, int], Awaitable[str]],
+) -> dict[str, payment.Verdict]:
+    """The verdict of each asking message, by its event id: one customer's calls one after
+    the other in arrival order, each checked against the fraud window with what the earlier
+    ones authorized (`spent`: the window's spend before the first), different customers'
+    calls side by side."""
+    verdicts: dict[str, payment.Verdict] = {}
+
+    async def in_order(customer_id: str, asks: list[tuple[Read, payment.Asked]]) -> None:
+        spend = spent(customer_id, asks[0][0])
+        for read, asking in asks:
+            if payment.fraud_suspected(spend, asking.amount, limit):
+                verdict = payment.FRAUD
+            else:
+                verdict = payment.verdict_of(
+                    asking.attempt, await call(asking.scenario, asking.attempt)
+                )
+            verdicts[read.message.envelope.event_id] = verdict
+            if verdict.outcome == payment.AUTHORIZED:
+                spend += asking.amount
+
+    await asyncio.gather(*(in_order(c, asks) for c, asks in by_customer.items()))
+    return verdicts
 
 
 def install(worker: Worker) -> None:
@@ -55,10 +84,9 @@ def install(worker: Worker) -> None:
     verdicts: dict[str, payment.Verdict] = {}
 
     async def ask(reads: list[Read]) -> None:
-        """Every gateway verdict a batch needs, before any of it is decided: one customer's
-        calls in arrival order, each checked against the fraud window with what the earlier
-        ones authorized; different customers' calls side by side. No call waits for a
-        backoff (a transient failure is a verdict to retry: streams/domain/payment.py)."""
+        """Every gateway verdict a batch needs, before any of it is decided
+        (`gateway_verdicts`). No call waits for a backoff (a transient failure is a verdict
+        to retry: streams/domain/payment.py)."""
         verdicts.clear()
         by_customer: dict[str, list[tuple[Read, payment.Asked]]] = {}
         orders: set[str] = set()
@@ -71,20 +99,10 @@ def install(worker: Worker) -> None:
                 orders.add(order_id)
                 by_customer.setdefault(asking.customer_id, []).append((read, asking))
         limit = money(settings.fraud_limit)
-
-        async def in_order(customer_id: str, asks: list[tuple[Read, payment.Asked]]) -> None:
-            spend = spent(customer_id, asks[0][0].at)
-            for read, asking in asks:
-                if payment.fraud_suspected(spend, asking.amount, limit):
-                    verdict = payment.FRAUD
-                else:
-                    answer = await gateway_call(asking.scenario, asking.attempt)
-                    verdict = payment.verdict_of(asking.attempt, answer)
-                verdicts[read.message.envelope.event_id] = verdict
-                if verdict.outcome == payment.AUTHORIZED:
-                    spend += asking.amount
-
-        await asyncio.gather(*(in_order(c, asks) for c, asks in by_customer.items()))
+        found = await gateway_verdicts(
+            by_customer, lambda c, read: spent(c, read.at), limit, gateway_call
+        )
+        verdicts.update(found)
 
     async def gateway_call(scenario: str, attempt: int) -> str:
         """One call to the (simulated) gateway."""
@@ -151,7 +169,7 @@ def install(worker: Worker) -> None:
         ):
             # a verdict the clock made just before a crash: it goes out (again) now
             for order_id in left_over:
-                await worker.shell.resend_here(payments_table, order_id.encode(), order_id)
+                await worker.shell.resend_here(payments_table, order_id)
         now = now_millis()
         ticks = []
         for order_id in retries.due_now(now):

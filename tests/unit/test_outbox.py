@@ -1,7 +1,6 @@
 """The outbox (streams/outbox.py) in the shell: state and outputs are stored before the
 outputs leave, and a restart sends stored outputs again before anything that follows them.
-Every guarantee holds for both of the shell's loops: a record at a time, side by side
-(`Shell.run`), and a batch at a time (`Shell.run_in_batches`)."""
+Every agent decides a batch at a time (`Shell.run_in_batches`)."""
 
 from __future__ import annotations
 
@@ -11,7 +10,6 @@ from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
 from faust.types import TP
 
 from schemas.events import Message
@@ -81,23 +79,10 @@ def _shell(kafka: Kafka, committed: int = 0) -> Shell:
     return shell
 
 
-LOOPS = ["run", "run_in_batches"]
-_loop = "run"  # which of the shell's loops the agents of the running test use
-
-
-@pytest.fixture(params=LOOPS)
-def loop(request: pytest.FixtureRequest) -> Any:
-    global _loop
-    _loop = request.param
-    yield request.param
-    _loop = "run"
-
-
 async def _agent(
     shell: Shell, kafka: Kafka, messages: list[Message], decide: Any, committed: int = 0
 ) -> None:
-    run = shell.run_in_batches if _loop == "run_in_batches" else shell.run
-    await run(
+    await shell.run_in_batches(
         _stream(messages, first=committed),
         kafka.table,  # type: ignore[arg-type]
         decide,
@@ -130,7 +115,7 @@ def _decide(calls: list[str]):
     return decide
 
 
-def test_state_and_outputs_are_stored_before_the_outputs_leave(loop: str) -> None:
+def test_state_and_outputs_are_stored_before_the_outputs_leave() -> None:
     kafka = Kafka({})
     _run(kafka, [PLACED], _decide([]))
     [(value, table_then)] = kafka.sent
@@ -141,9 +126,7 @@ def test_state_and_outputs_are_stored_before_the_outputs_leave(loop: str) -> Non
     assert [out.value for out in stored.outbox] == [b"ReserveStock"]
 
 
-def test_a_message_read_again_after_a_restart_sends_its_stored_outputs_again_unchanged(
-    loop: str,
-) -> None:
+def test_a_message_read_again_after_a_restart_sends_its_stored_outputs_again_unchanged() -> None:
     kafka = Kafka({})
     _run(kafka, [PLACED, RESERVED], _decide([]))
     assert [value for value, _ in kafka.sent] == ["ReserveStock", "AuthorizePayment"]
@@ -152,13 +135,12 @@ def test_a_message_read_again_after_a_restart_sends_its_stored_outputs_again_unc
     _run(kafka, [RESERVED], _decide(calls))  # restarted: the commit had not passed it
     assert calls == []  # not decided again
     assert [value for value, _ in kafka.sent] == _outbox(kafka, "o-1")  # sent again
-    # a record at a time, the outbox is StockReserved's outputs; a batch at a time, those of
-    # the key's records in the batch (both arrived before the first was handled)
-    expected = {"run": ["AuthorizePayment"], "run_in_batches": ["ReserveStock", "AuthorizePayment"]}
-    assert _outbox(kafka, "o-1") == expected[loop]
+    # the outbox holds the outputs of the key's records in the batch (both arrived before the
+    # first was handled)
+    assert _outbox(kafka, "o-1") == ["ReserveStock", "AuthorizePayment"]
 
 
-def test_after_a_restart_the_previous_outputs_go_out_before_a_reply_is_acted_on(loop: str) -> None:
+def test_after_a_restart_the_previous_outputs_go_out_before_a_reply_is_acted_on() -> None:
     # killed after StockReserved's state was stored; its AuthorizePayment may not have left.
     # The reply to it is read first after the restart: the outbox leaves before its effects.
     kafka = Kafka({})
@@ -171,7 +153,7 @@ def test_after_a_restart_the_previous_outputs_go_out_before_a_reply_is_acted_on(
     assert [value for value, _ in kafka.sent] == [*left_over, "OrderConfirmed"]
 
 
-def test_outputs_of_a_committed_record_are_known_to_have_left(loop: str) -> None:
+def test_outputs_of_a_committed_record_are_known_to_have_left() -> None:
     # PlaceOrder@0 and StockReserved@1 were finished and committed (offset 2) before the
     # restart: their outputs left, so nothing is sent again before the reply is acted on
     kafka = Kafka({})
@@ -181,7 +163,7 @@ def test_outputs_of_a_committed_record_are_known_to_have_left(loop: str) -> None
     assert [value for value, _ in kafka.sent] == ["OrderConfirmed"]
 
 
-def test_within_one_process_nothing_is_sent_twice(loop: str) -> None:
+def test_within_one_process_nothing_is_sent_twice() -> None:
     kafka = Kafka({})
     calls: list[str] = []
     _run(kafka, [PLACED, PLACED, RESERVED], _decide(calls))  # PLACED delivered twice
@@ -204,7 +186,7 @@ def test_recently_sent_forgets_the_oldest():
     assert "a" not in sent and "b" in sent and "c" in sent
 
 
-def test_a_message_that_changes_nothing_stores_nothing(loop: str) -> None:
+def test_a_message_that_changes_nothing_stores_nothing() -> None:
     kafka = Kafka({})
 
     def decide(state: Any, message: Message, _now: int) -> tuple[Any, list[Message]]:
@@ -244,9 +226,7 @@ def test_a_batch_passes_by_undecoded_the_types_its_decider_does_not_act_on() -> 
 TICK = reply(PLACED, "AdvanceShipment", "fulfillment.commands.v1", order_id="o-1")
 
 
-def test_a_decision_the_worker_takes_itself_is_stored_then_sent_after_what_was_read(
-    loop: str,
-) -> None:
+def test_a_decision_the_worker_takes_itself_is_stored_then_sent_after_what_was_read() -> None:
     kafka = Kafka({})
     other = reply(TICK, "AdvanceShipment", "fulfillment.commands.v1", order_id="o-2")
 
@@ -254,7 +234,6 @@ def test_a_decision_the_worker_takes_itself_is_stored_then_sent_after_what_was_r
         shell = _shell(kafka)
         await _agent(shell, kafka, [PLACED], _decide([]))
         assert await shell.decide_all_here(kafka.table, [TICK, other])  # type: ignore[arg-type]
-        await shell.drain()
 
     asyncio.run(worker())
     _, (value, table_then), _ = kafka.sent
@@ -262,8 +241,8 @@ def test_a_decision_the_worker_takes_itself_is_stored_then_sent_after_what_was_r
     stored = Stored.from_table(table_then["o-1"])
     assert stored.cause == TICK.envelope.event_id and stored.source is None
     assert [out.value for out in stored.outbox] == [b"OrderConfirmed"]  # stored, then sent
-    if loop == "run_in_batches":  # the worker's decisions are one batch: stored, then sent
-        assert Stored.from_table(table_then["o-2"]).cause == other.envelope.event_id
+    # the worker's decisions are one batch: both stored before either was sent
+    assert Stored.from_table(table_then["o-2"]).cause == other.envelope.event_id
 
 
 def test_a_decision_the_worker_takes_itself_waits_for_its_agent() -> None:
@@ -271,20 +250,18 @@ def test_a_decision_the_worker_takes_itself_waits_for_its_agent() -> None:
     assert not asyncio.run(shell.decide_all_here({}, [TICK]))  # type: ignore[arg-type]
 
 
-def test_a_workers_own_decision_is_sent_again_after_a_restart_unless_settled(loop: str) -> None:
+def test_a_workers_own_decision_is_sent_again_after_a_restart_unless_settled() -> None:
     kafka = Kafka({})
 
     async def before_the_crash() -> None:
         shell = _shell(kafka)
         await _agent(shell, kafka, [PLACED], _decide([]))
         await shell.decide_all_here(kafka.table, [TICK])  # type: ignore[arg-type]
-        await shell.drain()
 
     async def after_the_restart() -> None:
         shell = _shell(kafka, committed=1)
         await _agent(shell, kafka, [], _decide([]), committed=1)
-        await shell.resend_here(kafka.table, b"o-1", "o-1")  # type: ignore[arg-type]
-        await shell.drain()
+        await shell.resend_here(kafka.table, "o-1")  # type: ignore[arg-type]
 
     asyncio.run(before_the_crash())
     kafka.sent.clear()
@@ -297,7 +274,6 @@ def test_a_workers_own_decision_is_sent_again_after_a_restart_unless_settled(loo
         again = reply(TICK, "AdvanceShipment", "fulfillment.commands.v1", order_id="o-1")
         table: Any = kafka.table
         await shell.decide_all_here(table, [again], lambda _state: True)
-        await shell.drain()
 
     asyncio.run(settled())
     assert Stored.from_table(kafka.table["o-1"]).outbox == ()  # nothing left to send again
@@ -344,7 +320,7 @@ class _Writes(dict[str, Any]):
         super().__setitem__(key, value)
 
 
-def test_a_batch_stores_each_key_once_with_all_its_outputs_before_any_leaves(loop: str) -> None:
+def test_a_batch_stores_each_key_once_with_all_its_outputs_before_any_leaves() -> None:
     table = _Writes()
     kafka = Kafka(table)
     other = place_order(order_id="o-2")
@@ -355,17 +331,15 @@ def test_a_batch_stores_each_key_once_with_all_its_outputs_before_any_leaves(loo
     assert shell.ledger.frontier[TP0] == 3  # all three finished
     stored = Stored.from_table(table["o-1"])
     assert stored.state == "after StockReserved"
-    if loop == "run_in_batches":  # all three arrived before the first was handled: one batch
-        assert table.writes == {"o-1": 1, "o-2": 1}
-        _, table_then = kafka.sent[0]
-        assert set(table_then) == {"o-1", "o-2"}  # every key stored before anything left
-        assert stored.cause == RESERVED.envelope.event_id  # the key's last record
-        assert [out.value for out in stored.outbox] == [b"ReserveStock", b"AuthorizePayment"]
-    else:
-        assert table.writes == {"o-1": 2, "o-2": 1}
+    # all three arrived before the first was handled: one batch
+    assert table.writes == {"o-1": 1, "o-2": 1}
+    _, table_then = kafka.sent[0]
+    assert set(table_then) == {"o-1", "o-2"}  # every key stored before anything left
+    assert stored.cause == RESERVED.envelope.event_id  # the key's last record
+    assert [out.value for out in stored.outbox] == [b"ReserveStock", b"AuthorizePayment"]
 
 
-def test_a_stopping_worker_decides_nothing_more_and_finishes_nothing(loop: str) -> None:
+def test_a_stopping_worker_decides_nothing_more_and_finishes_nothing() -> None:
     """Faust closes a stopping worker's tables before its agents, and a closed store reads as
     empty: a record decided then would be decided against no state (a rolling restart lost a
     ShipStock that way). Once the app stops, nothing is read, decided, stored or sent, and no

@@ -1,24 +1,25 @@
-"""Payment commands are keyed by order but partitioned, and handled one at a time, by customer
-(`partition_by` in schemas/topics.py, applied by orderflow/kafka.py, `lane_of` in the shell)."""
+"""Payment commands are keyed by order but partitioned by customer (`partition_by` in
+schemas/topics.py, applied by orderflow/kafka.py), and one customer's gateway calls are made
+one at a time (streams/agents/payment.py, `gateway_verdicts`)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
 from aiokafka.partitioner import DefaultPartitioner
-from faust.types import TP
 
 from orderflow import kafka
 from schemas import topics
 from schemas.codec import Codec
 from schemas.events import Message, command
+from streams.agents.payment import gateway_verdicts
+from streams.domain import payment
 from streams.offsets import Ledger
 from streams.outbox import Outgoing
-from streams.runtime import Shell
+from streams.runtime import Read, Shell
 from tests.factories import MemoryRegistry
 
 PARTITIONS = 6
@@ -66,56 +67,42 @@ def test_the_shell_sends_it_to_that_partition_and_the_outbox_keeps_it():
     assert Outgoing.from_json(stored_before).partition is None  # outboxes stored before
 
 
-def test_one_customer_s_commands_are_handled_one_at_a_time_others_side_by_side():
-    messages = [_authorize(f"o-{n}", f"c-{n % 2}") for n in range(6)]
+def test_one_customer_s_gateway_calls_are_made_one_at_a_time_in_order_others_side_by_side():
+    """A batch's gateway calls (streams/agents/payment.py): one customer's in arrival order,
+    each checked against the fraud window with what the earlier ones of the batch authorized;
+    the two customers' calls overlap."""
+    asks: dict[str, list[Any]] = {"c-0": [], "c-1": []}
+    for n in range(6):
+        customer = f"c-{n % 2}"
+        # the fake gateway below tells the customer by the scenario
+        asking = payment.Asked(f"o-{n}", customer, Decimal("10.00"), customer, 1)
+        asks[customer].append((Read(_authorize(f"o-{n}", customer), None, None), asking))
     running: dict[str, int] = {"c-0": 0, "c-1": 0}
     most: dict[str, int] = {"c-0": 0, "c-1": 0}
-    overlapped = []
+    overlapped: list[int] = []
+    calls: list[str] = []
 
-    async def decide(state: Any, message: Message, _now: int) -> tuple[Any, list[Message]]:
-        customer = message.data["customer_id"]
+    async def gateway(customer: str, _attempt: int) -> str:
+        calls.append(customer)
         running[customer] += 1
         most[customer] = max(most[customer], running[customer])
         overlapped.append(sum(running.values()))
-        await asyncio.sleep(0.01)  # a gateway call
+        await asyncio.sleep(0.01)
         running[customer] -= 1
-        return {"done": message.key}, []
+        return payment.APPROVED
 
-    async def events() -> AsyncIterator[Any]:
-        tp = TP(topics.PAYMENTS_COMMANDS.name, 0)
-        for offset, message in enumerate(messages):
-            yield SimpleNamespace(
-                message=SimpleNamespace(
-                    tp=tp,
-                    topic=tp.topic,
-                    partition=0,
-                    offset=offset,
-                    key=message.key.encode(),  # each its own order: the key would not serialise
-                    value=message,
-                    headers=[],
-                )
-            )
-
-    codec = SimpleNamespace(decode=lambda _t, _k, value: value)
-    shell = Shell(
-        SimpleNamespace(should_stop=False), codec, "t", Ledger(), partitions=6, side_by_side=8
-    )  # type: ignore[arg-type]
-    shell.ledger.start(TP(topics.PAYMENTS_COMMANDS.name, 0), 0)
-    table: dict[str, Any] = {}
-    stream = SimpleNamespace(prefix="streams.agents.payment.payment_agent", events=events)
-    asyncio.run(
-        shell.run(
-            stream,  # type: ignore[arg-type]
-            table,  # type: ignore[arg-type]
-            decide,
-            load=lambda stored: stored,
-            dump=lambda state: state,
-            lane_of=lambda m: str(m.data["customer_id"]),
-        )
+    verdicts = asyncio.run(
+        gateway_verdicts(asks, lambda _c, _read: Decimal("0"), Decimal("25.00"), gateway)
     )
-    assert most == {"c-0": 1, "c-1": 1}
-    assert max(overlapped) == 2  # the two customers side by side
-    assert sorted(table) == [f"o-{n}" for n in range(6)]
+    assert most == {"c-0": 1, "c-1": 1} and max(overlapped) == 2
+    outcomes = [
+        verdicts[read.message.envelope.event_id].code
+        for customer in ("c-0", "c-1")
+        for read, _asking in asks[customer]
+    ]
+    # 10 + 10 authorized; a third 10 would pass 25: each customer's third is fraud, uncalled
+    assert outcomes == [None, None, "FRAUD_SUSPECTED"] * 2
+    assert sorted(calls) == ["c-0", "c-0", "c-1", "c-1"]
 
 
 def test_a_records_partition_is_its_keys_unless_a_field_picks_it():
