@@ -20,12 +20,15 @@ its event id.
 from __future__ import annotations
 
 import base64
+import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.codec import Headers
+
+log = logging.getLogger("orderflow.streams")
 
 _FIELDS = {"state", "cause", "source", "outbox"}
 _SIDE = "side"  # present only when there are side records (run_in_batches, `side`)
@@ -140,3 +143,19 @@ class RecentlySent:
 
     def __contains__(self, cause: object) -> bool:
         return cause in self._ids
+
+
+def stored_states(table: Any, load: Callable[[Any], Any], left_over: list[str]) -> Iterator[Any]:
+    """Every state in `table` (a clock's schedule rebuilt after a rebalance), loaded; the keys
+    whose stored outbox may not have left are also named in `left_over`. A state that does
+    not load is logged and skipped."""
+    for key, value in list(table.items()):
+        stored = Stored.from_table(value)
+        try:
+            state = load(stored.state)
+        except (KeyError, TypeError, ValueError):
+            log.error("unreadable state, skipped", extra={"key": key})
+            continue
+        if stored.outbox:
+            left_over.append(key)
+        yield state

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
 from typing import Any
 
 import faust
@@ -12,9 +10,7 @@ from orderflow.roles import BY_NAME
 from schemas.events import Message, now_millis
 from streams.app import Worker
 from streams.domain import fulfillment
-from streams.outbox import Stored, state_of, stored_value
-
-log = logging.getLogger("orderflow.streams")
+from streams.outbox import state_of, stored_states, stored_value
 
 
 def _ended(shipment: fulfillment.Shipment) -> bool:
@@ -47,20 +43,6 @@ def install(worker: Worker) -> None:
             committed=track,
         )
 
-    def stored_shipments(left_over: list[str]) -> Iterator[fulfillment.Shipment]:
-        """Every shipment in the table; those whose stored outbox may not have left are also
-        named in `left_over`."""
-        for key, value in list(shipments_table.items()):
-            stored = Stored.from_table(value)
-            try:
-                shipment = fulfillment.Shipment.from_json(stored.state)
-            except (KeyError, TypeError, ValueError):
-                log.error("unreadable shipment state, skipped", extra={"order_id": key})
-                continue
-            if stored.outbox:
-                left_over.append(shipment.order_id)
-            yield shipment
-
     @app.timer(interval=settings.carrier_tick_s)
     async def carrier_clock() -> None:
         """The carrier's clock: every shipment whose next step is due (on this worker's
@@ -71,7 +53,8 @@ def install(worker: Worker) -> None:
             return
         left_over: list[str] = []
         if schedule.rebuild_after_rebalance(
-            app.consumer_generation_id, lambda: stored_shipments(left_over)
+            app.consumer_generation_id,
+            lambda: stored_states(shipments_table, fulfillment.Shipment.from_json, left_over),
         ):
             # a step decided just before a crash: its events go out (again) now, not at the
             # shipment's next step (a delivered one has none)

@@ -5,8 +5,7 @@ and one customer's commands are decided in the order they were read."""
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,9 +18,7 @@ from streams.app import Read, Worker
 from streams.domain import payment
 from streams.domain.money import money
 from streams.domain.schedule import Due
-from streams.outbox import Stored, state_of, stored_value
-
-log = logging.getLogger("orderflow.streams")
+from streams.outbox import state_of, stored_states, stored_value
 
 
 async def gateway_verdicts(
@@ -142,20 +139,6 @@ def install(worker: Worker) -> None:
             prepare=ask,
         )
 
-    def stored_retries(left_over: list[str]) -> Iterator[tuple[str, int | None]]:
-        """Each stored payment (order_id, when a retry is due or None); those whose stored
-        outbox may not have left are also named in `left_over`."""
-        for key, value in list(payments_table.items()):
-            stored = Stored.from_table(value)
-            try:
-                state = payment.PaymentState.from_json(stored.state)
-            except (KeyError, TypeError, ValueError):
-                log.error("unreadable payment state, skipped", extra={"order_id": key})
-                continue
-            if stored.outbox:
-                left_over.append(state.order_id)
-            yield state.order_id, state.retry_at if state.outcome == payment.RETRYING else None
-
     @worker.app.timer(interval=max(0.05, settings.payment_backoff_s / 2))
     async def retry_clock() -> None:
         """Retrying authorizations whose backoff passed ask the gateway again, decided as one
@@ -165,7 +148,11 @@ def install(worker: Worker) -> None:
             return
         left_over: list[str] = []
         if retries.rebuild_after_rebalance(
-            app.consumer_generation_id, lambda: stored_retries(left_over)
+            app.consumer_generation_id,
+            lambda: (
+                (p.order_id, p.retry_at if p.outcome == payment.RETRYING else None)
+                for p in stored_states(payments_table, payment.PaymentState.from_json, left_over)
+            ),
         ):
             # a verdict the clock made just before a crash: it goes out (again) now
             for order_id in left_over:

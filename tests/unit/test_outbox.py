@@ -14,7 +14,7 @@ from faust.types import TP
 
 from schemas.events import Message
 from streams.offsets import Ledger
-from streams.outbox import Outgoing, RecentlySent, Stored, state_of
+from streams.outbox import Outgoing, RecentlySent, Stored, state_of, stored_states
 from streams.runtime import Shell, Side
 from tests.factories import place_order, reply
 
@@ -447,3 +447,16 @@ def test_of_a_keys_levels_decided_in_one_batch_only_the_last_is_stored_and_sent(
     sent = [value for value, _table in kafka.sent]
     assert sent == ["StockReserved"] * 3 + ["StockLevelChanged 3"]
     assert _outbox(kafka, "S") == sent
+
+
+def test_a_clock_reads_every_stored_state_and_the_keys_whose_outbox_may_be_left():
+    out = Outgoing("t", b"o-2", b"Done", [])
+    table = {
+        "o-1": Stored({"n": 1}, "e-1").to_json(),
+        "o-2": Stored({"n": 2}, "e-2", None, (out,)).to_json(),
+        "o-3": Stored({"broken": True}, "e-3").to_json(),
+    }
+    left_over: list[str] = []
+    states = list(stored_states(table, lambda state: {"n": state["n"]}, left_over))
+    assert states == [{"n": 1}, {"n": 2}]  # the unreadable one skipped
+    assert left_over == ["o-2"]
