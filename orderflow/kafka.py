@@ -108,7 +108,20 @@ def ensure_topics(
             except KafkaException as exc:
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
                     raise
+        # the broker answers the create before its metadata lists every partition: a client
+        # that starts now (a worker's consumer) could take a snapshot without them
+        eventually("created topics listed", lambda: _listed(admin, missing, partitions))
     return missing
+
+
+def _listed(admin: Any, names: list[str], partitions: int) -> None:
+    """Raise unless every topic of `names` is listed with `partitions` partitions, each led."""
+    topics = admin.list_topics(timeout=5).topics
+    for name in names:
+        meta = topics.get(name)
+        led = [] if meta is None else [p for p in meta.partitions.values() if p.leader >= 0]
+        if meta is None or meta.error is not None or len(led) < partitions:
+            raise RuntimeError(f"{name} not listed with {partitions} led partitions yet")
 
 
 def correct_topic_configs(

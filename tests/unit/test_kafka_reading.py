@@ -85,3 +85,17 @@ def test_an_error_that_lasts_past_the_deadline_is_raised(monkeypatch: pytest.Mon
     with pytest.raises(RuntimeError, match="NOT_LEADER_FOR_PARTITION"):
         kafka_reading.partition_ends(consumer, ["t"])  # type: ignore[arg-type]
     assert consumer.asked == 4  # failures seen at 10, 20, 30 s are asked again; at 40 s, raised
+
+
+def test_a_created_topic_counts_as_there_once_listed_with_every_partition_led():
+    def admin(*leaders: int) -> SimpleNamespace:
+        parts = {n: SimpleNamespace(leader=leader) for n, leader in enumerate(leaders)}
+        meta = SimpleNamespace(partitions=parts, error=None)
+        return SimpleNamespace(list_topics=lambda timeout: SimpleNamespace(topics={"t": meta}))
+
+    kafka._listed(admin(1, 1, 2), ["t"], 3)  # there
+    for waiting in (admin(1, -1, 2), admin(1, 1)):  # a partition without a leader, or missing
+        with pytest.raises(RuntimeError):
+            kafka._listed(waiting, ["t"], 3)
+    with pytest.raises(RuntimeError):
+        kafka._listed(admin(1, 1, 1), ["other"], 3)  # not listed at all
